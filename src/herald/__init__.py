@@ -1,0 +1,3 @@
+"""Herald: a self-hosted, consent-first email marketing platform."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Accounts (tenants), their users, and the credentials each API dialect authenticates with."""

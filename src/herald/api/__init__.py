@@ -1,0 +1,1 @@
+"""The native REST API, /api/v1: OpenAPI, bearer auth, problem+json errors, cursor pagination."""

@@ -1,0 +1,189 @@
+"""The `herald` command: serve, worker, migrate, accounts, users, contacts import, address privacy."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from herald.container import Container
+from herald.errors import HeraldError
+from herald.settings import Settings
+
+app = typer.Typer(help="Herald: consent-first email marketing.", no_args_is_help=True, add_completion=False)
+account_app = typer.Typer(help="Accounts (tenants).", no_args_is_help=True)
+user_app = typer.Typer(help="Users of an account.", no_args_is_help=True)
+app.add_typer(account_app, name="account")
+app.add_typer(user_app, name="user")
+
+console = Console(stderr=True)
+
+
+def _container(**overrides: Any) -> Container:
+    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    return Container.build(settings)
+
+
+def _migrated(**overrides: Any) -> Container:
+    from herald.db.migrate import upgrade
+
+    container = _container(**overrides)
+    upgrade(container.engine)
+    return container
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print an error on stderr and exit with `code`."""
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _run_service(fn: Any) -> Any:
+    try:
+        return fn()
+    except HeraldError as exc:
+        fail(exc.message)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8025,
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="Serve only; run workers separately.")] = False,
+    database_url: Annotated[str | None, typer.Option(envvar="HERALD_DATABASE_URL")] = None,
+    smtp_url: Annotated[str | None, typer.Option(envvar="HERALD_SMTP_URL")] = None,
+    base_url: Annotated[str | None, typer.Option(envvar="HERALD_BASE_URL")] = None,
+) -> None:
+    """Migrate the database, then serve API, dialects, UI and public pages (and the worker)."""
+    import uvicorn
+
+    from herald.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    container = _migrated(host=host, port=port, database_url=database_url, smtp_url=smtp_url, base_url=base_url)
+    application = create_app(container, run_worker=not no_worker)
+    console.print(f"Herald serving on http://{host}:{port}  (API docs: /api/v1/docs)", highlight=False)
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        loop="auto",
+        http="auto",
+        timeout_graceful_shutdown=5,
+    )
+
+
+@app.command()
+def worker(
+    database_url: Annotated[str | None, typer.Option(envvar="HERALD_DATABASE_URL")] = None,
+    smtp_url: Annotated[str | None, typer.Option(envvar="HERALD_SMTP_URL")] = None,
+) -> None:
+    """Run the scheduler and delivery pipeline only (any number of them against one PostgreSQL)."""
+    from herald.worker import Worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    container = _migrated(database_url=database_url, smtp_url=smtp_url)
+    w = Worker(container)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, w.stop)
+        await w.run()
+
+    asyncio.run(main())
+
+
+@app.command()
+def migrate(database_url: Annotated[str | None, typer.Option(envvar="HERALD_DATABASE_URL")] = None) -> None:
+    """Apply database migrations."""
+    _migrated(database_url=database_url)
+    console.print("database is up to date")
+
+
+def _print_credentials(data: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(data) + "\n")
+        return
+    table = Table(title="Credentials (shown once; store them now)", show_lines=False)
+    table.add_column("what")
+    table.add_column("value")
+    for key, value in data.items():
+        if isinstance(value, dict):
+            for sub, subvalue in value.items():
+                table.add_row(f"{key}.{sub}", str(subvalue))
+        else:
+            table.add_row(key, str(value))
+    Console().print(table)
+
+
+@account_app.command("create")
+def account_create(
+    name: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Create an account with one admin user and print its credentials."""
+    from herald.accounts.service import AccountService
+
+    container = _migrated()
+    with container.transaction() as session:
+        data = _run_service(lambda: AccountService(session, container.cipher).create_account(name))
+    _print_credentials(data, as_json)
+
+
+@user_app.command("create")
+def user_create(
+    name: str,
+    account: Annotated[int, typer.Option("--account", help="Account id.")],
+    admin: Annotated[bool, typer.Option("--admin", help="May change anyone's objects.")] = False,
+    password: Annotated[
+        str | None, typer.Option("--password", help="Password for the admin UI (argon2-hashed).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Create a user of an account and print its credentials."""
+    from herald.accounts.service import AccountService
+
+    container = _migrated()
+    with container.transaction() as session:
+        data = _run_service(
+            lambda: AccountService(session, container.cipher).create_user(
+                account, name, is_admin=admin, password=password
+            )
+        )
+    _print_credentials(data, as_json)
+
+
+def _register_feature_commands() -> None:
+    """Commands contributed by feature packages (contacts import, address privacy)."""
+    from importlib import import_module
+
+    for module in ("herald.contacts.cli", "herald.consent.cli"):
+        try:
+            mod = import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        mod.register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    _register_feature_commands()
+    app()
+
+
+def data_path(path: str) -> Path:
+    """A path inside the data folder (used by features that keep files)."""
+    return Settings().data_dir / path

@@ -1,0 +1,1 @@
+"""The consent engine: address state machine, ledger, topics, eligibility. The heart of Herald."""

@@ -1,0 +1,1 @@
+"""Contacts, contact types and segments."""

@@ -1,0 +1,1 @@
+"""Categories (folders), lists and list subscriptions."""

@@ -1,0 +1,1 @@
+"""Double opt-in: automation rules, opt-in emails and one-click confirmation."""

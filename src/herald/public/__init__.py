@@ -1,0 +1,1 @@
+"""Public pages reached from emails: unsubscribe, preferences, opt-in confirmation, tracking."""

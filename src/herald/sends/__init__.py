@@ -1,0 +1,1 @@
+"""Single sends: lifecycle, audience materialisation, deliveries and their stats."""

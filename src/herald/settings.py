@@ -1,0 +1,59 @@
+"""Settings from the environment (HERALD_*), with the embedded default needing nothing installed."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob Herald reads; CONTRACT.md documents the public ones."""
+
+    model_config = SettingsConfigDict(env_prefix="HERALD_", extra="ignore")
+
+    database_url: str = "sqlite:///./herald-data/herald.db"
+    smtp_url: str = "maildir:./herald-data/outbox"
+    base_url: str | None = None
+    secret_key: str | None = None
+    data_dir: Path = Path("./herald-data")
+    host: str = "127.0.0.1"
+    port: int = 8025
+    # Per-credential API rate limit in requests per minute; 0 (the default) switches it off.
+    rate_limit_per_minute: int = 0
+    # Largest request body any edge accepts, in bytes (dialects answer in their own error format).
+    max_body_bytes: int = 5 * 1024 * 1024
+    # Unconfirmed subscriptions older than this are purged with their personal data.
+    unconfirmed_retention_days: int = 60
+    # Seconds between scheduler ticks of the worker loop.
+    worker_poll_seconds: float = Field(default=0.5, gt=0)
+    inbound_smtp_port: int | None = None
+
+    def public_base_url(self) -> str:
+        """The URL put into unsubscribe, tracking and confirmation links."""
+        if self.base_url:
+            return self.base_url.rstrip("/")
+        return f"http://{self.host}:{self.port}"
+
+    @cached_property
+    def resolved_secret(self) -> str:
+        """HERALD_SECRET_KEY, or one generated once into the data folder and kept there."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(48)
+        path.write_text(value)
+        path.chmod(0o600)
+        return value
+
+    def derive_key(self, purpose: str) -> bytes:
+        """A 32-byte key for one purpose, so one secret never signs and encrypts with the same key."""
+        return hmac.new(self.resolved_secret.encode(), f"herald:{purpose}".encode(), hashlib.sha256).digest()

@@ -1,0 +1,1 @@
+"""Senders, design templates and email messages."""

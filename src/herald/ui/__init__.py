@@ -1,0 +1,1 @@
+"""The admin UI: server-rendered pages for people who run campaigns."""

@@ -1,0 +1,1 @@
+"""Outgoing event notifications: native signed JSON and the Skycore XML postback."""

@@ -1,0 +1,125 @@
+"""The worker loop: scheduled consent work, durable jobs and (registered by the sending feature) deliveries.
+
+Runs inside `herald serve` (unless --no-worker) or alone as `herald worker`; any number of them can share
+one PostgreSQL, since every claim is a leased row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+
+from herald.actor import Actor
+from herald.consent.service import ConsentService
+from herald.container import Container
+from herald.jobs import service as jobs
+
+log = logging.getLogger("herald.worker")
+
+# An async step the loop runs every tick; returns True when it did work (the loop then ticks again at once).
+Step = Callable[["Worker"], Awaitable[bool]]
+_STEPS: list[tuple[str, Step]] = []
+
+
+def register_step(name: str, step: Step) -> None:
+    """Add a step to every worker's loop (features call this when loaded)."""
+    if all(existing != name for existing, _ in _STEPS):
+        _STEPS.append((name, step))
+
+
+def load_features() -> None:
+    """Import the feature modules that register job handlers and worker steps."""
+    from importlib import import_module
+
+    for module in ("herald.sends.pipeline", "herald.webhooks.delivery", "herald.optin.sender"):
+        try:
+            import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+
+
+class Worker:
+    """One worker process's loop."""
+
+    def __init__(self, container: Container, *, name: str | None = None) -> None:
+        self.container = container
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.stopping = asyncio.Event()
+        self.wakeup = asyncio.Event()
+
+    async def run(self) -> None:
+        """Tick until stopped; a failing step is logged and retried on the next tick, never fatal."""
+        load_features()
+        poll = self.container.settings.worker_poll_seconds
+        log.info("worker %s started", self.name)
+        while not self.stopping.is_set():
+            busy = False
+            for name, step in [("consent", _consent_step), ("jobs", _jobs_step), *_STEPS]:
+                try:
+                    busy = await step(self) or busy
+                except Exception:
+                    log.exception("worker step %s failed", name)
+            if not busy:
+                self.wakeup.clear()
+                try:
+                    await asyncio.wait_for(self.wakeup.wait(), timeout=poll)
+                except TimeoutError:
+                    pass
+        log.info("worker %s stopped", self.name)
+
+    def stop(self) -> None:
+        """Ask the loop to finish its current tick and return."""
+        self.stopping.set()
+        self.wakeup.set()
+
+
+async def _consent_step(worker: Worker) -> bool:
+    def expire() -> int:
+        with worker.container.transaction() as session:
+            return ConsentService(session, Actor(account_id=0, source="system")).expire_temporary_optouts()
+
+    return await asyncio.to_thread(expire) > 0
+
+
+async def _jobs_step(worker: Worker) -> bool:
+    def claim() -> list[int]:
+        with worker.container.transaction() as session:
+            return [j.id for j in jobs.claim(session, owner=worker.name)]
+
+    ids = await asyncio.to_thread(claim)
+    for job_id in ids:
+        await asyncio.to_thread(run_job, worker.container, job_id)
+    return bool(ids)
+
+
+def run_job(container: Container, job_id: int) -> None:
+    """Run one claimed job and record the outcome; the handler runs outside any transaction."""
+    from herald.jobs.models import Job
+
+    with container.transaction() as session:
+        job = session.get(Job, job_id)
+        if job is None:
+            return
+    handler = jobs.handler_for(job.kind)
+    error: str | None = None
+    retry = True
+    if handler is None:
+        error = f"no handler for job kind {job.kind}"
+    else:
+        try:
+            handler(container, job)
+        except jobs.RetryLater as exc:
+            error = str(exc) or "retry"
+        except jobs.GiveUp as exc:
+            error, retry = str(exc) or "failed", False
+        except Exception as exc:
+            log.exception("job %s (%s) failed", job.id, job.kind)
+            error = f"{type(exc).__name__}: {exc}"
+    with container.transaction() as session:
+        fresh = session.get(Job, job_id)
+        if fresh is not None:
+            jobs.finish(session, fresh, error=error, retry=retry)
