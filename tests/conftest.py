@@ -210,3 +210,19 @@ def live_server(app: Any) -> Iterator[LiveServer]:
     """Herald served over real HTTP on a loopback port."""
     with LiveServer(app) as server:
         yield server
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[Any]:
+    """A real SMTP server (aiosmtpd) on loopback; see tests/smtp_sink.py."""
+    from tests.smtp_sink import SmtpSink
+
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def smtp_settings(settings: Settings, smtp_sink: Any) -> Settings:
+    """Settings whose HERALD_SMTP_URL points at the test sink."""
+    return settings.model_copy(update={"smtp_url": smtp_sink.url})

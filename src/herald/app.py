@@ -25,6 +25,7 @@ NATIVE_ROUTERS = (
     "herald.optin.endpoints",
     "herald.webhooks.endpoints",
     "herald.inbound.endpoints",
+    "herald.consent.privacy_endpoints",
 )
 # Routers served at the root: vendor dialects at their vendors' paths, public pages, the admin UI.
 ROOT_ROUTERS = (
@@ -34,6 +35,8 @@ ROOT_ROUTERS = (
     "herald.dialects.alls",
     "herald.dialects.signupto",
     "herald.public.endpoints",
+    "herald.optin.public",
+    "herald.inbound.http",
     "herald.ui.endpoints",
 )
 

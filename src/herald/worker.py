@@ -30,11 +30,21 @@ def register_step(name: str, step: Step) -> None:
         _STEPS.append((name, step))
 
 
+# Modules that register job handlers (jobs.register) or loop steps (register_step) when imported.
+FEATURE_MODULES = (
+    "herald.sends.launcher",
+    "herald.sends.pipeline",
+    "herald.webhooks.delivery",
+    "herald.optin.sender",
+    "herald.consent.retention",
+)
+
+
 def load_features() -> None:
     """Import the feature modules that register job handlers and worker steps."""
     from importlib import import_module
 
-    for module in ("herald.sends.pipeline", "herald.webhooks.delivery", "herald.optin.sender"):
+    for module in FEATURE_MODULES:
         try:
             import_module(module)
         except ModuleNotFoundError as exc:
