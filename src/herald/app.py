@@ -35,6 +35,7 @@ ROOT_ROUTERS = (
     "herald.dialects.alls",
     "herald.dialects.signupto",
     "herald.public.endpoints",
+    "herald.public.privacy",
     "herald.optin.public",
     "herald.inbound.http",
     "herald.ui.endpoints",
