@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Select, delete, select, update
 from sqlalchemy.orm import Session
 
 from herald.consent.models import Address, ConsentEvent, Suppression, Topic, TopicUnsubscribe
@@ -95,3 +96,19 @@ class ConsentRepository:
     def touch(self, address_id: int, now: datetime) -> None:
         """Bump an address's updated_at."""
         self.session.execute(update(Address).where(Address.id == address_id).values(updated_at=now))
+
+    def address_lists(self, address_id: int) -> list[tuple[int, str, str]]:
+        """(list id, list name, subscription status) of every live list the address is on."""
+        from herald.lists.models import MailingList, Subscription
+
+        stmt = (
+            select(MailingList.id, MailingList.name, Subscription.status)
+            .join(Subscription, Subscription.list_id == MailingList.id)
+            .where(Subscription.address_id == address_id, MailingList.deleted_at.is_(None))
+            .order_by(MailingList.id)
+        )
+        return [(int(i), str(n), str(s)) for i, n, s in self.session.execute(stmt)]
+
+    def topics_query(self, account_id: int) -> Select[Any]:
+        """Select of the account's topics, for paging."""
+        return select(Topic).where(Topic.account_id == account_id)

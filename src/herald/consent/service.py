@@ -195,6 +195,15 @@ class ConsentService:
             raise NotFound("topic", topic_id)
         return topic
 
+    def create_topic(self, name: str, *, description: str = "", enabled: bool = True) -> Topic:
+        """A new topic of the actor's account."""
+        name = name.strip()
+        if not name:
+            raise Invalid("name", "must not be empty")
+        topic = Topic(account_id=self.actor.account_id, name=name, description=description, enabled=enabled)
+        self.repo.add(topic)
+        return topic
+
     def unsubscribe_topic(self, addr: Address, topic_id: int, *, reason: str | None = None) -> bool:
         """Unsubscribe an address from one topic; False (and no ledger entry) when it already was."""
         topic = self.topic(topic_id)
