@@ -1,7 +1,195 @@
-"""The allclients dialect (filled in by its feature)."""
+"""AllClients API v2: SetOptInStatus, GetOptInStatus and AddContact as form posts answering XML or JSON.
+
+Every answer is HTTP 200; failures are `<results><error>…</error></results>`. Field values longer than the
+vendor's maximum are trimmed to it, never refused (the vendor documents that).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
 
-router = APIRouter()
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from herald.accounts.service import AccountService, Authenticated
+from herald.actor import Actor
+from herald.consent import rules
+from herald.consent.service import ConsentService
+from herald.container import Container
+from herald.dialects import contacts_bridge
+from herald.dialects.common import (
+    BodyTooLarge,
+    MalformedBody,
+    build_element,
+    container_of,
+    dialect_actor,
+    in_thread,
+    parse_form,
+    query_fields,
+    read_body,
+    xml_document,
+)
+from herald.errors import HeraldError, Invalid, NotAllowed, NotFound, Unauthorized
+
+router = APIRouter(include_in_schema=False)
+
+SOURCE = "allclients"
+EMAIL_MAX = 75
+
+# The AllClients names of the consent states (as GetOptInStatus spells them).
+STATUS_NAMES = {
+    rules.UNKNOWN: "Unknown",
+    rules.PENDING: "Pending",
+    rules.OPTED_IN: "Opt In",
+    rules.OPTED_OUT: "Opt Out",
+    rules.BOUNCED: "Bounced",
+    rules.SPAM_REPORTED: "Spam Report",
+}
+# SetOptInStatus `status` codes; 3 is Bounce (the seed's table lost the digit).
+STATUS_CODES = {"1": rules.OPTED_IN, "2": rules.OPTED_OUT, "3": rules.BOUNCED, "4": rules.SPAM_REPORTED}
+
+AUTH_FAILED = "Authentication failed"
+NOT_FOUND = "Email Address Not Found"
+NOT_ALLOWED = "Unable to Set Opt In Status (Not allowed for current status {status})"
+INVALID_STATUS = "Unable to Set Opt In Status (Invalid status value)"
+TOO_LARGE = "Request Too Large"
+MALFORMED = "Invalid Request"
+
+Result = dict[str, Any]
+
+
+class _Failure(Exception):
+    """Carries the vendor error text out of a transaction (so it rolls back)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+def _render(result: Result, *, as_json: bool) -> Response:
+    if as_json:
+        return Response(json.dumps(result), media_type="application/json")
+    return Response(xml_document(build_element("results", result)), media_type="text/xml; charset=utf-8")
+
+
+def _field(fields: Mapping[str, str], name: str, max_length: int | None = None) -> str:
+    value = (fields.get(name) or "").strip()
+    return value[:max_length] if max_length else value
+
+
+def _authenticate(container: Container, fields: Mapping[str, str]) -> Callable[[Any], Authenticated]:
+    def check(session: Any) -> Authenticated:
+        accountid, apikey = _field(fields, "accountid"), _field(fields, "apikey")
+        if not accountid.isdigit() or not apikey:
+            raise Unauthorized(AUTH_FAILED)
+        return AccountService(session, container.cipher).authenticate_allclients(str(int(accountid)), apikey)
+
+    return check
+
+
+async def _handle(request: Request, work: Callable[[ConsentService, Actor, Mapping[str, str]], Result]) -> Response:
+    """Read and authenticate a form post, run `work` in one transaction, map errors to AllClients texts."""
+    container = container_of(request)
+    as_json = query_fields(request).get("response_type", "").strip().lower() == "json"
+    try:
+        fields = {**query_fields(request), **await parse_form(request, await read_body(request))}
+    except BodyTooLarge:
+        return _render({"error": TOO_LARGE}, as_json=as_json)
+    except MalformedBody:
+        return _render({"error": MALFORMED}, as_json=as_json)
+    as_json = _field(fields, "response_type").lower() == "json"
+    authenticate = _authenticate(container, fields)
+
+    def run() -> Result:
+        with container.transaction() as session:
+            actor = dialect_actor(request, authenticate(session), SOURCE)
+            return work(ConsentService(session, actor, hash_key=container.hash_key), actor, fields)
+
+    try:
+        result = await in_thread(run)
+    except Unauthorized:
+        result = {"error": AUTH_FAILED}
+    except _Failure as exc:
+        result = {"error": exc.text}
+    return _render(result, as_json=as_json)
+
+
+def _known_address(svc: ConsentService, fields: Mapping[str, str]) -> Any:
+    """The address named by the `email` field, trimmed to 75 characters; only addresses the account knows."""
+    email = _field(fields, "email", EMAIL_MAX)
+    try:
+        return svc.get(email)
+    except (Invalid, NotFound):
+        raise _Failure(NOT_FOUND) from None
+
+
+def _set_opt_in_status(svc: ConsentService, _actor: Actor, fields: Mapping[str, str]) -> Result:
+    addr = _known_address(svc, fields)
+    target = STATUS_CODES.get(_field(fields, "status", 1))
+    if target is None:
+        raise _Failure(INVALID_STATUS)
+    try:
+        svc.transition(addr, target, reason="AllClients SetOptInStatus")
+    except NotAllowed as exc:
+        current = STATUS_NAMES.get(exc.current_status or "", exc.current_status or "")
+        raise _Failure(NOT_ALLOWED.format(status=current)) from None
+    except HeraldError as exc:
+        raise _Failure(exc.message) from None
+    return {"message": "Success", "details": f"Email Address ({addr.email}) is Now {STATUS_NAMES[target]}"}
+
+
+def _get_opt_in_status(svc: ConsentService, _actor: Actor, fields: Mapping[str, str]) -> Result:
+    addr = _known_address(svc, fields)
+    status = STATUS_NAMES[svc.effective_status(addr)]
+    return {"message": "Success", "details": {"emailaddress": addr.email, "optinstatus": status}}
+
+
+# AddContact form fields → Herald contact fields (the rest of the vendor's fields go to `fields`).
+CONTACT_FIELD_MAP = {
+    "firstname": ("first_name", 50),
+    "lastname": ("last_name", 50),
+    "company": ("company_name", 50),
+    "address": ("address_line1", 50),
+    "city": ("city", 50),
+    "state": ("state", 20),
+    "postalcode": ("postal_code", 20),
+    "country": ("country", 50),
+}
+_NOT_CONTACT_DATA = {"accountid", "apikey", "response_type", "email", "teammemberid", *CONTACT_FIELD_MAP}
+
+
+def _add_contact(svc: ConsentService, actor: Actor, fields: Mapping[str, str]) -> Result:
+    email = _field(fields, "email", EMAIL_MAX)
+    data: dict[str, Any] = {}
+    for vendor, (name, max_length) in CONTACT_FIELD_MAP.items():
+        value = _field(fields, vendor, max_length)
+        if value:
+            data[name] = value
+    extra = {k: v.strip()[:200] for k, v in fields.items() if k not in _NOT_CONTACT_DATA and v.strip()}
+    try:
+        contact_id = contacts_bridge.add_contact(svc, actor, email, data, extra)
+    except Invalid as exc:
+        raise _Failure("Invalid Email Address" if exc.field == "email" else exc.message) from None
+    except HeraldError as exc:
+        raise _Failure(exc.message) from None
+    return {"message": "Success", "contactid": contact_id}
+
+
+@router.post("/api/2/SetOptInStatus.aspx")
+async def set_opt_in_status(request: Request) -> Response:
+    """Set the opt-in status of an address the account already knows, under the consent rules."""
+    return await _handle(request, _set_opt_in_status)
+
+
+@router.post("/api/2/GetOptInStatus.aspx")
+async def get_opt_in_status(request: Request) -> Response:
+    """The opt-in status of an address, in AllClients words."""
+    return await _handle(request, _get_opt_in_status)
+
+
+@router.post("/api/2/AddContact.aspx")
+async def add_contact(request: Request) -> Response:
+    """Create a contact (and make its email a known address), answering its contactid."""
+    return await _handle(request, _add_contact)
