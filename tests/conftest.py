@@ -99,6 +99,10 @@ def _clean(container: Container) -> None:
             conn.execute(
                 Base.metadata.tables["templates"].insert(), [{**row, "account_id": None} for row in builtin_templates()]
             )
+            # RESTART IDENTITY reset the sequence to 1: move it past the built-in ids again.
+            conn.execute(
+                text("SELECT setval(pg_get_serial_sequence('templates', 'id'), (SELECT max(id) FROM templates))")
+            )
         else:
             for name in reversed(tables):
                 conn.execute(text(f"DELETE FROM {name}"))
