@@ -1,0 +1,111 @@
+"""Merge tags: `((field))` and `((field|fallback))`, checked at save time, compiled once per send.
+
+The names are the AllsTechnology "Get Dynamic Content" list (DYNAMIC_CONTENT, in its order) plus
+`optin_confirm_url`, which only opt-in emails may use (pass `extra=OPTIN_TAGS` when validating those).
+
+A text is split once into literal and tag parts (`compile_text`); filling a recipient is a single join,
+so a value that itself contains `((` is never expanded again.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from herald.errors import Invalid
+
+DYNAMIC_CONTENT: tuple[str, ...] = (
+    "first_name",
+    "last_name",
+    "email",
+    "alt_email",
+    "country",
+    "state",
+    "city",
+    "address_line1",
+    "address_line2",
+    "state_province_region",
+    "postal_code",
+    "full_name",
+    "father_name",
+    "designation",
+    "age",
+    "company_name",
+    "birth_date",
+    "join_date",
+    "sender_name",
+    "sender_address",
+    "unsubscribe_preferences",
+)
+KNOWN_TAGS: frozenset[str] = frozenset(DYNAMIC_CONTENT)
+OPTIN_TAGS: frozenset[str] = frozenset({"optin_confirm_url"})
+
+# A tag is an identifier in double parentheses, optionally followed by `|fallback` (one line, no parentheses).
+# Anything else between `((` and `))` is literal text, so prose such as "((see below))" stays untouched; a lone
+# identifier is a tag, so a typo such as ((frist_name)) is refused at save time rather than mailed as is.
+TAG_RE = re.compile(r"\(\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\|([^()\r\n]*))?\)\)")
+
+
+def tags_in(text: str | None) -> list[str]:
+    """Every tag name used in a text, in order (duplicates kept)."""
+    if not text:
+        return []
+    return [m.group(1).lower() for m in TAG_RE.finditer(text)]
+
+
+def validate_tags(text: str | None, *, field: str, extra: frozenset[str] = frozenset()) -> None:
+    """Refuse a text using a tag Herald cannot fill, naming the field and the tag (save-time check)."""
+    allowed = KNOWN_TAGS | extra
+    for name in tags_in(text):
+        if name not in allowed:
+            raise Invalid(field, f"unknown merge tag (({name}))")
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """A text split into literals and tags: literals[i] precedes tags[i]; literals has one more item."""
+
+    literals: tuple[str, ...]
+    tags: tuple[tuple[str, str], ...]  # (name, fallback); fallback "" when none was given
+
+    @property
+    def names(self) -> frozenset[str]:
+        """The tag names this text needs."""
+        return frozenset(name for name, _ in self.tags)
+
+    def fill(self, values: Mapping[str, str], escape: Callable[[str], str] | None = None) -> str:
+        """The text for one recipient; `escape` is applied to values (not to the author's own fallbacks)."""
+        if not self.tags:
+            return self.literals[0]
+        lits = self.literals
+        out = [lits[0]]
+        append = out.append
+        for i, (name, fallback) in enumerate(self.tags):
+            value = values.get(name) or ""
+            if value:
+                append(escape(value) if escape else value)
+            else:
+                append(fallback)
+            append(lits[i + 1])
+        return "".join(out)
+
+
+def compile_text(text: str | None) -> Compiled:
+    """Split a text once so each recipient costs one join; unknown tags are assumed already refused at save."""
+    if not text:
+        return Compiled(("",), ())
+    literals: list[str] = []
+    tags: list[tuple[str, str]] = []
+    pos = 0
+    for m in TAG_RE.finditer(text):
+        literals.append(text[pos : m.start()])
+        tags.append((m.group(1).lower(), (m.group(2) or "").strip()))
+        pos = m.end()
+    literals.append(text[pos:])
+    return Compiled(tuple(literals), tuple(tags))
+
+
+def render(text: str | None, values: Mapping[str, str], *, escape: Callable[[str], str] | None = None) -> str:
+    """Compile and fill in one go (for one-off messages such as a single opt-in email)."""
+    return compile_text(text).fill(values, escape)
