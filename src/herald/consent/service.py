@@ -151,6 +151,32 @@ class ConsentService:
         )
         return addr
 
+    def change_optout_end(
+        self, addr: Address, until: datetime | None, *, reason: str | None = None, send_id: int | None = None
+    ) -> Address:
+        """Move the end of a current opt-out, or make it permanent (`until=None`), writing the ledger.
+
+        An opted-out address may not be opted out again by `transition`; this is how a paused address that
+        then unsubscribes stops being mailed when its pause would have ended.
+        """
+        now = utcnow()
+        if until is not None and until <= now:
+            raise Invalid("until", "must be in the future")
+        addr = self.repo.lock_address(addr)
+        self._expire_if_due(addr, now)
+        if addr.status != rules.OPTED_OUT:
+            raise NotAllowed(f"Not allowed for current status {addr.status}", current_status=addr.status)
+        if addr.opted_out_until == until:
+            return addr
+        addr.opted_out_until = until
+        if until is None:
+            addr.status_before_optout = None
+        addr.updated_at = now
+        self._ledger(
+            addr, kind="status", from_status=rules.OPTED_OUT, to_status=rules.OPTED_OUT, reason=reason, send_id=send_id
+        )
+        return addr
+
     def _expire_if_due(self, addr: Address, now: datetime) -> None:
         if addr.status == rules.OPTED_OUT and addr.opted_out_until is not None and addr.opted_out_until <= now:
             self._expire(addr, now)
@@ -263,9 +289,12 @@ class ConsentService:
         reason: str | None = None,
         from_status: str | None = None,
         to_status: str | None = None,
+        list_id: int | None = None,
     ) -> ConsentEvent:
         """Ledger entry of another kind (erasure, purge, …) written by a feature outside this module."""
-        return self._ledger(addr, kind=kind, from_status=from_status, to_status=to_status, reason=reason)
+        return self._ledger(
+            addr, kind=kind, from_status=from_status, to_status=to_status, reason=reason, list_id=list_id
+        )
 
     def events(self, addr: Address, *, after_id: int = 0, limit: int = 100) -> Sequence[ConsentEvent]:
         """The address's ledger, oldest first."""
