@@ -1,7 +1,338 @@
-"""The mailkit dialect (filled in by its feature)."""
+"""Mailkit: `mailkit.email.unsubscribe.getstatus` and `mailkit.email.unsubscribe` over JSON and XML-RPC.
+
+JSON: `POST /json.fcgi` with `{"function","id","md5","parameters":{…}}`. XML-RPC: `POST /rpc.fcgi`, positional
+parameters with `client_id` and `client_md5` first. Mailkit answers errors as data (JSON
+`{"error_status":1,"error":"…"}`, XML-RPC a plain string value), never as HTTP errors or faults.
+`ID_email` is the Herald address id.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+import xmlrpc.client
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
 
-router = APIRouter()
+from defusedxml.xmlrpc import DefusedExpatParser
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from herald.accounts.service import AccountService
+from herald.consent import rules
+from herald.consent.models import Address
+from herald.consent.service import ConsentService
+from herald.container import Container
+from herald.db.base import utcnow
+from herald.dialects.common import BodyTooLarge, MalformedBody, container_of, dialect_actor, in_thread, read_body
+from herald.errors import Invalid, NotAllowed, NotFound, Unauthorized
+
+router = APIRouter(include_in_schema=False)
+
+SOURCE = "mailkit"
+GETSTATUS = "mailkit.email.unsubscribe.getstatus"
+UNSUBSCRIBE = "mailkit.email.unsubscribe"
+
+UNAUTHORIZED = "Unauthorized"
+INVALID_ID_OR_EMAIL = "Invalid ID_email or email"
+MISSING_ID = "Missing ID email"
+INVALID_ID = "Invalid ID_email"
+INVALID_TIMEOUT_DAYS = "Invalid timeout_days"
+UNKNOWN_FUNCTION = "Unknown function"
+INVALID_REQUEST = "Invalid request"
+TOO_LARGE = "Request too large"
+NO_DATE = "0000-00-00"
+MAX_ID = 2**31 - 1
+TIMEOUT_DAYS = range(14, 91)
+
+
+class MailkitError(Exception):
+    """An error answered to the client in Mailkit's shape."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+@dataclass
+class Call:
+    """One API call, whichever wire format carried it."""
+
+    function: str
+    client_id: Any
+    client_md5: Any
+    email: str | None = None
+    id_email: Any = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Status:
+    """getstatus's answer."""
+
+    email: str
+    address_id: int
+    unsubscribed: bool
+    timeout_date: str
+    topics: list[dict[str, Any]] | None
+
+
+@dataclass
+class Unsubscribed:
+    """unsubscribe's answer."""
+
+    address_id: int
+
+
+def _absent(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().upper() in ("TRUE", "1", "YES")
+
+
+# -- the calls ----------------------------------------------------------------------------------
+def _address(svc: ConsentService, call: Call) -> Address:
+    """The address named by ID_email and/or email; both must agree when both are given."""
+    if _absent(call.email) and _absent(call.id_email):
+        raise MailkitError(MISSING_ID)
+    addr: Address | None = None
+    if not _absent(call.id_email):
+        raw = str(call.id_email).strip()
+        if isinstance(call.id_email, bool) or not raw.isdigit():
+            raise MailkitError(INVALID_ID)
+        if int(raw) > MAX_ID:
+            raise MailkitError(INVALID_ID_OR_EMAIL)
+        try:
+            addr = svc.get_by_id(int(raw))
+        except NotFound:
+            raise MailkitError(INVALID_ID_OR_EMAIL) from None
+    if not _absent(call.email):
+        try:
+            by_email = svc.find(str(call.email))
+        except Invalid:
+            raise MailkitError(INVALID_ID_OR_EMAIL) from None
+        if by_email is None or (addr is not None and addr.id != by_email.id):
+            raise MailkitError(INVALID_ID_OR_EMAIL)
+        addr = by_email
+    assert addr is not None
+    return addr
+
+
+def _getstatus(svc: ConsentService, call: Call) -> Status:
+    addr = _address(svc, call)
+    status = svc.effective_status(addr)
+    # A complaint is an unsubscribe to Mailkit; a bounce is not (Mailkit keeps bounces apart).
+    unsubscribed = status in (rules.OPTED_OUT, rules.SPAM_REPORTED)
+    temporary = status == rules.OPTED_OUT and addr.opted_out_until is not None
+    states = svc.topic_states(addr, enabled_only=True)
+    topics = None
+    if any(t.unsubscribed for t in states):
+        topics = [
+            {
+                "ID_TOPIC": t.id,
+                "UNSUBSCRIBE": "TRUE" if t.unsubscribed else "FALSE",
+                "ID_UNSUBSCRIBE_GROUP": t.id,
+                "NAME": t.name,
+                "STATUS": "enabled",
+                "DESCRIPTION": t.description,
+            }
+            for t in states
+        ]
+    date = addr.opted_out_until.date().isoformat() if temporary and addr.opted_out_until else NO_DATE
+    return Status(addr.email, addr.id, unsubscribed, date, topics)
+
+
+def _unsubscribe(svc: ConsentService, call: Call) -> Unsubscribed:
+    addr = _address(svc, call)
+    until = None
+    if _truthy(call.options.get("timeout") or False):
+        days = str(call.options.get("timeout_days") or "").strip()
+        if not days.isdigit() or int(days) not in TIMEOUT_DAYS:
+            raise MailkitError(INVALID_TIMEOUT_DAYS)
+        until = utcnow() + timedelta(days=int(days))
+    reason = "Mailkit unsubscribe"
+    if not _absent(call.options.get("ID_send_message")):
+        reason += f" (ID_send_message {str(call.options['ID_send_message']).strip()[:40]})"
+    try:
+        svc.transition(addr, rules.OPTED_OUT, until=until, reason=reason)
+    except NotAllowed as exc:
+        # Unsubscribing an unsubscribed address is done already, as Mailkit answers it; asking a temporary
+        # opt-out to become permanent is not something the consent rules allow, so it stays an error.
+        done = exc.current_status == rules.OPTED_OUT and (until is not None or addr.opted_out_until is None)
+        if not done:
+            raise MailkitError(f"Not allowed for current status {exc.current_status}") from None
+    return Unsubscribed(addr.id)
+
+
+FUNCTIONS: dict[str, Callable[[ConsentService, Call], Status | Unsubscribed]] = {
+    GETSTATUS: _getstatus,
+    UNSUBSCRIBE: _unsubscribe,
+}
+
+
+def _run(container: Container, request: Request, call: Call) -> Status | Unsubscribed:
+    """Authenticate and run one call in its own transaction (rolled back on any error)."""
+    client_id = call.client_id
+    if isinstance(client_id, bool) or _absent(client_id) or not str(client_id).strip().isdigit():
+        raise MailkitError(UNAUTHORIZED)
+    if not isinstance(call.client_md5, str) or not call.client_md5:
+        raise MailkitError(UNAUTHORIZED)
+    with container.transaction() as session:
+        try:
+            auth = AccountService(session, container.cipher).authenticate_mailkit(
+                str(int(str(client_id).strip())), call.client_md5
+            )
+        except Unauthorized:
+            raise MailkitError(UNAUTHORIZED) from None
+        function = FUNCTIONS.get(call.function)
+        if function is None:
+            raise MailkitError(UNKNOWN_FUNCTION)
+        svc = ConsentService(session, dialect_actor(request, auth, SOURCE), hash_key=container.hash_key)
+        return function(svc, call)
+
+
+# -- JSON ---------------------------------------------------------------------------------------
+def _parse_json(body: bytes) -> Call:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedBody(str(exc)) from exc
+    if not isinstance(data, dict) or not isinstance(data.get("function"), str):
+        raise MalformedBody("not a Mailkit call")
+    params = data.get("parameters")
+    if params is None:
+        params = {}
+    if not isinstance(params, Mapping):
+        raise MalformedBody("parameters must be an object")
+    options = {k: v for k, v in params.items() if k not in ("email", "ID_email")}
+    email = params.get("email")
+    if email is not None and not isinstance(email, str):
+        email = str(email)
+    return Call(data["function"], data.get("id"), data.get("md5"), email, params.get("ID_email"), options)
+
+
+def _json(body: Mapping[str, Any]) -> Response:
+    return Response(json.dumps(body), media_type="application/json")
+
+
+def _json_error(text: str) -> Response:
+    return _json({"error_status": 1, "error": text})
+
+
+def _json_result(result: Status | Unsubscribed) -> Response:
+    if isinstance(result, Unsubscribed):
+        return _json({"error_status": "0", "ID_email": str(result.address_id), "status": "1"})
+    unsubscribe = "TRUE" if result.unsubscribed else "FALSE"
+    if result.topics is None:
+        body: dict[str, Any] = {
+            "email": result.email,
+            "error_status": "0",
+            "topics": None,
+            "ID_email": str(result.address_id),
+            "unsubscribe": unsubscribe,
+            "timeout": {"date": result.timeout_date},
+        }
+    else:
+        # Mailkit's partially-unsubscribed answer orders its keys differently and sends ID_email as a number.
+        body = {
+            "error_status": "0",
+            "timeout": {"date": result.timeout_date},
+            "email": result.email,
+            "topics": result.topics,
+            "unsubscribe": unsubscribe,
+            "ID_email": result.address_id,
+        }
+    return _json(body)
+
+
+@router.post("/json.fcgi")
+async def json_api(request: Request) -> Response:
+    """The Mailkit JSON API."""
+    try:
+        call = _parse_json(await read_body(request))
+    except BodyTooLarge:
+        return _json_error(TOO_LARGE)
+    except MalformedBody:
+        return _json_error(INVALID_REQUEST)
+    try:
+        result = await in_thread(_run, container_of(request), request, call)
+    except MailkitError as exc:
+        return _json_error(exc.text)
+    return _json_result(result)
+
+
+# -- XML-RPC ------------------------------------------------------------------------------------
+class _Marshaller(xmlrpc.client.Marshaller):
+    """Writes integers as <i4>, as Mailkit's answers do."""
+
+    dispatch = dict(xmlrpc.client.Marshaller.dispatch)
+
+    def dump_i4(self, value: int, write: Callable[[str], Any]) -> None:
+        if value > xmlrpc.client.MAXINT or value < xmlrpc.client.MININT:
+            raise OverflowError("int exceeds XML-RPC limits")
+        write(f"<value><i4>{int(value)}</i4></value>\n")
+
+    dispatch[int] = dump_i4  # type: ignore[assignment]
+
+
+def _xmlrpc(value: Any) -> Response:
+    params = _Marshaller("utf-8", allow_none=False).dumps((value,))
+    body = '<?xml version="1.0" encoding="utf-8"?>\n<methodResponse>\n' + params + "</methodResponse>\n"
+    return Response(body.encode("utf-8"), media_type="text/xml")
+
+
+def _parse_xmlrpc(body: bytes) -> Call:
+    unmarshaller = xmlrpc.client.Unmarshaller()
+    parser = DefusedExpatParser(unmarshaller, forbid_dtd=True)
+    try:
+        parser.feed(body)
+        parser.close()
+        params = unmarshaller.close()
+        method = unmarshaller.getmethodname()
+    except Exception as exc:  # expat, defusedxml and unmarshaller errors all mean a malformed call
+        raise MalformedBody(str(exc)) from exc
+    if not isinstance(method, str) or len(params) < 2:
+        raise MalformedBody("not a method call with client_id and client_md5")
+    client_id, client_md5, *rest = params
+    call = Call(method, client_id, client_md5)
+    if rest:
+        ident = rest[0]
+        if isinstance(ident, str) and not ident.strip().isdigit():
+            call.email = ident
+        else:
+            call.id_email = ident
+    if method == UNSUBSCRIBE:
+        for name, value in zip(("ID_send_message", "send_optout"), rest[1:3], strict=False):
+            call.options[name] = value
+        if len(rest) > 3 and isinstance(rest[3], dict):
+            call.options.update({k: rest[3].get(k) for k in ("timeout", "timeout_days")})
+    return call
+
+
+def _xmlrpc_result(result: Status | Unsubscribed) -> Response:
+    if isinstance(result, Unsubscribed):
+        return _xmlrpc(result.address_id)
+    if result.unsubscribed:
+        return _xmlrpc("TRUE")
+    return _xmlrpc(result.topics if result.topics is not None else "FALSE")
+
+
+@router.post("/rpc.fcgi")
+async def xmlrpc_api(request: Request) -> Response:
+    """The Mailkit XML-RPC API."""
+    try:
+        call = _parse_xmlrpc(await read_body(request))
+    except BodyTooLarge:
+        return _xmlrpc(TOO_LARGE)
+    except MalformedBody:
+        return _xmlrpc(INVALID_REQUEST)
+    try:
+        result = await in_thread(_run, container_of(request), request, call)
+    except MailkitError as exc:
+        return _xmlrpc(exc.text)
+    return _xmlrpc_result(result)
