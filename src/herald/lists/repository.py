@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, false, select, update
 from sqlalchemy.orm import Session
 
 from herald.consent.models import Address
@@ -27,6 +27,8 @@ class ListRepository:
     # -- categories -----------------------------------------------------------------------------
     def category(self, account_id: int, category_id: int) -> Category | None:
         """A live category of the account, or None."""
+        if not _plausible_id(category_id):
+            return None
         row = self.session.get(Category, category_id)
         if row is None or row.account_id != account_id or row.deleted_at is not None:
             return None
@@ -39,6 +41,8 @@ class ListRepository:
     # -- lists ----------------------------------------------------------------------------------
     def mailing_list(self, account_id: int, list_id: int) -> MailingList | None:
         """A live list of the account, or None."""
+        if not _plausible_id(list_id):
+            return None
         row = self.session.get(MailingList, list_id)
         if row is None or row.account_id != account_id or row.deleted_at is not None:
             return None
@@ -48,7 +52,7 @@ class ListRepository:
         """Select of the account's live lists, for paging."""
         stmt = select(MailingList).where(MailingList.account_id == account_id, MailingList.deleted_at.is_(None))
         if category_id is not None:
-            stmt = stmt.where(MailingList.category_id == category_id)
+            stmt = stmt.where(MailingList.category_id == category_id if _plausible_id(category_id) else false())
         return stmt
 
     # -- subscriptions --------------------------------------------------------------------------
@@ -59,6 +63,8 @@ class ListRepository:
 
     def subscription_by_id(self, account_id: int, subscription_id: int) -> Subscription | None:
         """A subscription of the account, or None."""
+        if not _plausible_id(subscription_id):
+            return None
         row = self.session.get(Subscription, subscription_id)
         return row if row is not None and row.account_id == account_id else None
 
@@ -102,3 +108,11 @@ class ListRepository:
                 .values(status="unsubscribed", updated_at=now)
                 .execution_options(synchronize_session="fetch")
             )
+
+
+MAX_ID = 2**31 - 1
+
+
+def _plausible_id(value: int) -> bool:
+    """Ids outside the integer column's range name nothing (and would overflow the driver)."""
+    return 0 < value <= MAX_ID
