@@ -1,0 +1,199 @@
+"""SQL for single sends, their deliveries, and the catalogue rows a send refers to (senders, templates, topics)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Insert, Select, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from herald.consent.models import Address, Topic
+from herald.consent.rules import OPTED_OUT
+from herald.contacts.models import Contact, ContactType, Segment
+from herald.db.engine import is_postgres
+from herald.lists.models import MailingList
+from herald.sends.models import STATUS_READY, Delivery, SingleSend
+from herald.templates.models import Sender, Template
+
+# Columns the audience INSERT … SELECT fills, in the order audience.py selects them.
+DELIVERY_INSERT_COLUMNS = (
+    "account_id",
+    "send_id",
+    "address_id",
+    "contact_id",
+    "email",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "token",
+    "error",
+)
+
+
+class SendRepository:
+    """Reads and writes sends and deliveries; every read is scoped to one account."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # -- sends ----------------------------------------------------------------------------------
+    def add(self, send: SingleSend) -> SingleSend:
+        """Stage a new send and give it its id."""
+        self.session.add(send)
+        self.session.flush()
+        return send
+
+    def get(self, account_id: int, send_id: int) -> SingleSend | None:
+        """A live (not deleted) send of the account, or None."""
+        send = self.session.get(SingleSend, send_id)
+        if send is None or send.account_id != account_id or send.deleted_at is not None:
+            return None
+        return send
+
+    def by_utr(self, account_id: int, utr: str) -> SingleSend | None:
+        """A live send of the account by its utr, or None."""
+        stmt = select(SingleSend).where(
+            SingleSend.account_id == account_id, SingleSend.utr == utr, SingleSend.deleted_at.is_(None)
+        )
+        return self.session.scalars(stmt).first()
+
+    def live_sends(self, account_id: int) -> Select[SingleSend]:
+        """The account's live sends (for a paged or full listing, ordered by the caller)."""
+        return select(SingleSend).where(SingleSend.account_id == account_id, SingleSend.deleted_at.is_(None))
+
+    def all_sends(self, account_id: int) -> Sequence[SingleSend]:
+        """Every live send of the account, oldest first."""
+        return self.session.scalars(self.live_sends(account_id).order_by(SingleSend.id)).all()
+
+    def many(self, account_id: int, ids: Sequence[int]) -> Sequence[SingleSend]:
+        """The live sends of the account among these ids."""
+        if not ids:
+            return []
+        return self.session.scalars(self.live_sends(account_id).where(SingleSend.id.in_(ids))).all()
+
+    def lock(self, send: SingleSend) -> SingleSend:
+        """Re-read a send with a row lock (PostgreSQL), so a state change cannot race the launcher."""
+        stmt = select(SingleSend).where(SingleSend.id == send.id).with_for_update()
+        return self.session.scalars(stmt.execution_options(populate_existing=True)).one()
+
+    def claim_due(self, now: datetime) -> SingleSend | None:
+        """One ready send whose time has come, locked so that no other worker launches it too."""
+        stmt = (
+            select(SingleSend)
+            .where(
+                SingleSend.status == STATUS_READY,
+                SingleSend.paused.is_(False),
+                SingleSend.cancelled.is_(False),
+                SingleSend.deleted_at.is_(None),
+                SingleSend.scheduled_at <= now,
+            )
+            .order_by(SingleSend.scheduled_at, SingleSend.id)
+            .limit(1)
+        )
+        if is_postgres(self.session):
+            stmt = stmt.with_for_update(skip_locked=True)
+        return self.session.scalars(stmt).first()
+
+    # -- deliveries -----------------------------------------------------------------------------
+    def insert_deliveries(self, rows: Select[Any]) -> Insert:
+        """The INSERT … SELECT statement that materialises an audience (executed by `materialise`)."""
+        return insert(Delivery).from_select(list(DELIVERY_INSERT_COLUMNS), rows)
+
+    def materialise(self, rows: Select[Any]) -> None:
+        """Create one delivery per selected recipient in one set-based statement."""
+        self.session.execute(self.insert_deliveries(rows))
+
+    def count_by_status(self, send_id: int) -> dict[str, int]:
+        """How many deliveries of the send are in each status."""
+        stmt = select(Delivery.status, func.count()).where(Delivery.send_id == send_id).group_by(Delivery.status)
+        return {status: int(n) for status, n in self.session.execute(stmt)}
+
+    def suppressed_by_reason(self, send_id: int) -> dict[str, int]:
+        """Counts of the recipients left out at launch, by the eligibility clause they failed."""
+        stmt = (
+            select(Delivery.error, func.count())
+            .where(Delivery.send_id == send_id, Delivery.status == "suppressed")
+            .group_by(Delivery.error)
+        )
+        return {str(reason): int(n) for reason, n in self.session.execute(stmt)}
+
+    def cancel_queued(self, send_id: int) -> int:
+        """Withdraw the deliveries not sent yet (a cancelled send never mails them)."""
+        stmt = (
+            update(Delivery)
+            .where(Delivery.send_id == send_id, Delivery.status == "queued")
+            .values(status="cancelled", error="send cancelled")
+        )
+        return int(self.session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+    def deliveries(self, send_id: int, *, status: str | None = None) -> Select[Delivery]:
+        """The send's deliveries (paged by the caller), optionally of one status."""
+        stmt = select(Delivery).where(Delivery.send_id == send_id)
+        if status is not None:
+            stmt = stmt.where(Delivery.status == status)
+        return stmt
+
+    # -- what a send refers to ------------------------------------------------------------------
+    def sender(self, account_id: int, sender_id: int) -> Sender | None:
+        """A sender of the account, or None."""
+        sender = self.session.get(Sender, sender_id)
+        return sender if sender is not None and sender.account_id == account_id else None
+
+    def senders_by_id(self, ids: set[int]) -> dict[int, Sender]:
+        """Senders by id, for rendering a page of sends."""
+        if not ids:
+            return {}
+        return {s.id: s for s in self.session.scalars(select(Sender).where(Sender.id.in_(ids)))}
+
+    def template(self, account_id: int, template_id: int) -> Template | None:
+        """A built-in template or one of the account's, or None."""
+        tpl = self.session.get(Template, template_id)
+        if tpl is None or tpl.account_id not in (None, account_id):
+            return None
+        return tpl
+
+    def topic(self, account_id: int, topic_id: int) -> Topic | None:
+        """An unsubscribe group (topic) of the account, or None."""
+        topic = self.session.get(Topic, topic_id)
+        return topic if topic is not None and topic.account_id == account_id else None
+
+    def mailing_list(self, account_id: int, list_id: int) -> MailingList | None:
+        """A live list of the account, or None."""
+        lst = self.session.get(MailingList, list_id)
+        if lst is None or lst.account_id != account_id or lst.deleted_at is not None:
+            return None
+        return lst
+
+    # -- catalogue listings for clients that need ids (every row of the account) ---------------
+    def templates(self, account_id: int) -> Sequence[Template]:
+        """Built-in templates and the account's own, by id."""
+        stmt = select(Template).where(or_(Template.account_id.is_(None), Template.account_id == account_id))
+        return self.session.scalars(stmt.order_by(Template.id)).all()
+
+    def senders(self, account_id: int) -> Sequence[Sender]:
+        """The account's senders, by id."""
+        return self.session.scalars(select(Sender).where(Sender.account_id == account_id).order_by(Sender.id)).all()
+
+    def topics(self, account_id: int) -> Sequence[Topic]:
+        """The account's unsubscribe groups (topics), by id."""
+        return self.session.scalars(select(Topic).where(Topic.account_id == account_id).order_by(Topic.id)).all()
+
+    def contact_types(self, account_id: int) -> Sequence[ContactType]:
+        """The account's contact types, by id."""
+        stmt = select(ContactType).where(ContactType.account_id == account_id).order_by(ContactType.id)
+        return self.session.scalars(stmt).all()
+
+    def segments(self, account_id: int) -> Sequence[Segment]:
+        """The account's segments, by id."""
+        return self.session.scalars(select(Segment).where(Segment.account_id == account_id).order_by(Segment.id)).all()
+
+    def contacts(self, account_id: int) -> Sequence[Contact]:
+        """The account's contacts, by id."""
+        return self.session.scalars(select(Contact).where(Contact.account_id == account_id).order_by(Contact.id)).all()
+
+    def opted_out_addresses(self, account_id: int) -> Sequence[Address]:
+        """Addresses globally unsubscribed (opted out), by id."""
+        stmt = select(Address).where(Address.account_id == account_id, Address.status == OPTED_OUT)
+        return self.session.scalars(stmt.order_by(Address.id)).all()

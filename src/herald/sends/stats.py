@@ -1,0 +1,107 @@
+"""Per-send statistics computed from the ledger (deliveries and their events), never from counters.
+
+A page of sends costs two aggregate queries (one over deliveries, one over events), whatever its size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+from sqlalchemy import ColumnElement, and_, case, distinct, func, select
+from sqlalchemy.orm import Session
+
+from herald.sends.models import Delivery, DeliveryEvent
+
+# Delivery statuses that never became a message: left out at launch, or withdrawn by a cancel.
+NOT_TRIGGERED = ("suppressed", "cancelled")
+
+
+@dataclass
+class SendStats:
+    """What a send's details show."""
+
+    triggered: int = 0
+    delivered: int = 0
+    unique_opens: int = 0
+    total_opens: int = 0
+    clicks: int = 0
+    unique_clicks: int = 0
+    bounces: int = 0
+    complaints: int = 0
+    unsubscribes: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """The stats as a plain mapping."""
+        return asdict(self)
+
+
+def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def stats_for(session: Session, send_ids: Sequence[int]) -> dict[int, SendStats]:
+    """Stats of every send in `send_ids` (sends with no deliveries get zeros)."""
+    result = {sid: SendStats() for sid in send_ids}
+    if not send_ids:
+        return result
+    d = Delivery
+    deliveries = (
+        select(
+            d.send_id,
+            _count_if(d.status.not_in(NOT_TRIGGERED)),
+            # Accepted by the relay; a later asynchronous bounce does not unsend it.
+            _count_if(and_(d.sent_at.is_not(None), d.status.not_in(NOT_TRIGGERED))),
+            _count_if(d.status == "bounced"),
+        )
+        .where(d.send_id.in_(send_ids))
+        .group_by(d.send_id)
+    )
+    for send_id, triggered, delivered, bounced in session.execute(deliveries):
+        s = result[send_id]
+        s.triggered, s.delivered, s.bounces = int(triggered), int(delivered), int(bounced)
+
+    e = DeliveryEvent
+
+    def distinct_of(kind: str) -> ColumnElement[int]:
+        return func.count(distinct(case((e.kind == kind, e.delivery_id), else_=None)))
+
+    events = (
+        select(
+            e.send_id,
+            distinct_of("open"),
+            _count_if(e.kind == "open"),
+            _count_if(e.kind == "click"),
+            distinct_of("click"),
+            distinct_of("complaint"),
+            distinct_of("unsubscribe"),
+            # Bounces reported after the relay accepted (DSN) whose delivery is not already marked bounced.
+            func.count(distinct(case((and_(e.kind == "bounce", d.status != "bounced"), e.delivery_id), else_=None))),
+        )
+        .join(d, d.id == e.delivery_id)
+        .where(e.send_id.in_(send_ids))
+        .group_by(e.send_id)
+    )
+    for row in session.execute(events):
+        send_id, uniq, total, clicks, uclicks, complaints, unsubs, late_bounces = row
+        s = result[send_id]
+        s.unique_opens, s.total_opens, s.clicks, s.unique_clicks = int(uniq), int(total), int(clicks), int(uclicks)
+        s.complaints, s.unsubscribes = int(complaints), int(unsubs)
+        s.bounces += int(late_bounces)
+    return result
+
+
+def open_tokens(session: Session, send_ids: Sequence[int]) -> dict[int, dict[str, str]]:
+    """For each send, contact id → delivery token of every recipient who opened (AllsTechnology's map)."""
+    result: dict[int, dict[str, str]] = {sid: {} for sid in send_ids}
+    if not send_ids:
+        return result
+    opened = select(DeliveryEvent.delivery_id).where(DeliveryEvent.send_id.in_(send_ids), DeliveryEvent.kind == "open")
+    stmt = (
+        select(Delivery.send_id, Delivery.contact_id, Delivery.address_id, Delivery.token)
+        .where(Delivery.id.in_(opened))
+        .order_by(Delivery.id)
+    )
+    for send_id, contact_id, address_id, token in session.execute(stmt):
+        result[send_id][str(contact_id if contact_id is not None else address_id)] = token
+    return result
