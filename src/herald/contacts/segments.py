@@ -162,7 +162,7 @@ def _lower(value: Any) -> Any:
 
 def _leaf(column: ColumnElement[Any], op: str, value: Any, *, text: bool) -> ColumnElement[bool]:
     if op == "eq":
-        return column == value
+        return column.__eq__(value)
     if op == "ne":
         # A contact without the field is "not equal" too, so NULL must not drop it.
         return column.is_distinct_from(value)
@@ -171,9 +171,9 @@ def _leaf(column: ColumnElement[Any], op: str, value: Any, *, text: bool) -> Col
     if op == "in":
         return column.in_(value)
     if op == "gt":
-        return column > value
+        return column.__gt__(value)
     if op == "lt":
-        return column < value
+        return column.__lt__(value)
     present = and_(column.is_not(None), column != "") if text else column.is_not(None)
     return present if value else not_(present)
 
