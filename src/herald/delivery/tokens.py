@@ -7,23 +7,49 @@ Each link purpose has its own token, so an open-pixel token cannot be replayed a
     "c"  click redirect         /t/c/{token}/{link}
 The payload is the delivery's random `token` column (unguessable on its own); the signature makes a
 tampered or made-up token fail before any database look-up.
+
+Four tokens are made per recipient, so they are a plain `{delivery token}.{MAC}` (HMAC-SHA256 truncated to
+128 bits, base64url) rather than a timed serializer: about 2 µs each instead of about 120 µs.
 """
 
 from __future__ import annotations
+
+import base64
+import hmac
+import re
+from weakref import WeakKeyDictionary
 
 from herald.security import TokenSigner
 
 UNSUBSCRIBE, PREFERENCES, OPEN, CLICK = "u", "p", "o", "c"
 
+_MAC_BYTES = 16
+_PAYLOAD_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_MACS: WeakKeyDictionary[TokenSigner, dict[str, hmac.HMAC]] = WeakKeyDictionary()
+
+
+def _mac(signer: TokenSigner, purpose: str, payload: str) -> str:
+    per_signer = _MACS.setdefault(signer, {})
+    base = per_signer.get(purpose)
+    if base is None:
+        base = per_signer[purpose] = signer.mac(f"delivery.{purpose}")
+    h = base.copy()
+    h.update(payload.encode())
+    return base64.urlsafe_b64encode(h.digest()[:_MAC_BYTES]).rstrip(b"=").decode()
+
 
 def make(signer: TokenSigner, purpose: str, delivery_token: str) -> str:
     """The URL token for a delivery and a purpose."""
-    return signer.sign(f"delivery.{purpose}", delivery_token)
+    if not _PAYLOAD_RE.match(delivery_token):
+        raise ValueError("a delivery token is URL-safe text of at most 64 characters")
+    return f"{delivery_token}.{_mac(signer, purpose, delivery_token)}"
 
 
 def read(signer: TokenSigner, purpose: str, token: str) -> str:
     """The delivery token inside a URL token; ValueError when tampered, foreign or of another purpose."""
-    value = signer.unsign(f"delivery.{purpose}", token)
-    if not isinstance(value, str):
+    payload, _, mac = token.partition(".")
+    if not mac or not _PAYLOAD_RE.match(payload):
         raise ValueError("invalid token")
-    return value
+    if not hmac.compare_digest(mac.encode(), _mac(signer, purpose, payload).encode()):
+        raise ValueError("invalid token")
+    return payload
