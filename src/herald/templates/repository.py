@@ -23,6 +23,8 @@ class TemplateRepository:
 
     def sender(self, account_id: int, sender_id: int) -> Sender | None:
         """A sender of the account, or None."""
+        if not _plausible_id(sender_id):
+            return None
         row = self.session.get(Sender, sender_id)
         return row if row is not None and row.account_id == account_id else None
 
@@ -32,6 +34,8 @@ class TemplateRepository:
 
     def template(self, account_id: int, template_id: int) -> Template | None:
         """A built-in template (no account) or one of the account, or None."""
+        if not _plausible_id(template_id):
+            return None
         row = self.session.get(Template, template_id)
         if row is None or (row.account_id is not None and row.account_id != account_id):
             return None
@@ -43,6 +47,8 @@ class TemplateRepository:
 
     def message(self, account_id: int, message_id: int) -> Message | None:
         """A message of the account (deleted ones included), or None."""
+        if not _plausible_id(message_id):
+            return None
         row = self.session.get(Message, message_id)
         return row if row is not None and row.account_id == account_id else None
 
@@ -57,3 +63,11 @@ class TemplateRepository:
         if not include_deleted:
             stmt = stmt.where(Message.deleted_at.is_(None))
         return stmt
+
+
+MAX_ID = 2**31 - 1
+
+
+def _plausible_id(value: int) -> bool:
+    """Ids outside the integer column's range name nothing (and would overflow the driver)."""
+    return 0 < value <= MAX_ID
