@@ -24,6 +24,8 @@ EVENTS = (
 )
 
 WEBHOOK_JOB = "webhook.deliver"
+# Skycore postbacks are their own job kind so they can keep Skycore's fixed 5-minute retry schedule.
+SKYCORE_JOB = "webhook.skycore"
 
 
 def emit(session: Session, account_id: int, event: str, data: dict[str, Any]) -> int:
@@ -41,7 +43,7 @@ def emit(session: Session, account_id: int, event: str, data: dict[str, Any]) ->
         subject = str(data.get("email") or data.get("id") or "")
         enqueue(
             session,
-            WEBHOOK_JOB,
+            SKYCORE_JOB if hook.format == "skycore" else WEBHOOK_JOB,
             {"webhook_id": hook.id, "event": event, "at": at, "data": data},
             account_id=account_id,
             ordering_key=f"webhook:{hook.id}:{subject}",
