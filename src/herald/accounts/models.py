@@ -69,3 +69,18 @@ class UserCategoryGrant(Base):
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     category_id: Mapped[int] = mapped_column(ForeignKey("categories.id", ondelete="CASCADE"), primary_key=True)
+
+
+class UsedNonce(Base):
+    """A request nonce already seen for a credential (Sign-Up.to SuTHash), so a signed request is never replayed.
+
+    Rows older than the accepted clock skew can be purged: a request that old is refused by its Date anyway.
+    """
+
+    __tablename__ = "used_nonces"
+    __table_args__ = (UniqueConstraint("credential_id", "nonce"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    credential_id: Mapped[int] = mapped_column(ForeignKey("credentials.id", ondelete="CASCADE"))
+    nonce: Mapped[str] = mapped_column(String(128))
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

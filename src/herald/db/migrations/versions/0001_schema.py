@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 03:19:04.002079
+Create Date: 2026-11-22 03:49:34.468256
 """
 
 from __future__ import annotations
@@ -524,6 +524,24 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_subscriptions_address_id"), ["address_id"], unique=False)
 
     op.create_table(
+        "used_nonces",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("credential_id", sa.Integer(), nullable=False),
+        sa.Column("nonce", sa.String(length=128), nullable=False),
+        sa.Column("seen_at", herald.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["credential_id"],
+            ["credentials.id"],
+            name=op.f("fk_used_nonces_credential_id_credentials"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_used_nonces")),
+        sa.UniqueConstraint("credential_id", "nonce", name=op.f("uq_used_nonces_credential_id_nonce")),
+    )
+    with op.batch_alter_table("used_nonces", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_used_nonces_seen_at"), ["seen_at"], unique=False)
+
+    op.create_table(
         "deliveries",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("account_id", sa.Integer(), nullable=False),
@@ -687,6 +705,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_deliveries_account_id"))
 
     op.drop_table("deliveries")
+    with op.batch_alter_table("used_nonces", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_used_nonces_seen_at"))
+
+    op.drop_table("used_nonces")
     with op.batch_alter_table("subscriptions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_subscriptions_address_id"))
         batch_op.drop_index(batch_op.f("ix_subscriptions_account_id"))
