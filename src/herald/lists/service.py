@@ -133,6 +133,9 @@ class ListService:
                 raise NotFound("address", normalised)
             self._refuse_if_erased_suppressed(normalised)
             addr = self.consent.ensure(normalised)
+        # Locked (PostgreSQL) so a concurrent opt-out cannot slip between the check and the subscription,
+        # and two sign-ups of one address serialise instead of racing on the unique subscription.
+        addr = self.consent.repo.lock_address(addr)
         current = self.consent.effective_status(addr)
         if current in rules.SUPPRESSING:
             raise NotAllowed(f"Not allowed for current status {current}", current_status=current)
