@@ -33,6 +33,17 @@ class Settings(BaseSettings):
     # Seconds between scheduler ticks of the worker loop.
     worker_poll_seconds: float = Field(default=0.5, gt=0)
     inbound_smtp_port: int | None = None
+    # Shared secret for POST /inbound/messages (`Authorization: Bearer …`); unset, only loopback clients may post.
+    inbound_secret: str | None = None
+    # DKIM signing of outgoing mail; all three set switches it on (the key file is PEM, RSA or Ed25519).
+    dkim_selector: str | None = None
+    dkim_domain: str | None = None
+    dkim_private_key_path: Path | None = None
+    # Delivery pipeline: recipients claimed per batch, how long a claim is leased, and SMTP 4xx retries.
+    delivery_batch_size: int = Field(default=200, gt=0)
+    delivery_lease_seconds: float = Field(default=300, gt=0)
+    delivery_max_attempts: int = Field(default=6, gt=0)
+    delivery_retry_seconds: float = Field(default=60, ge=0)
 
     def public_base_url(self) -> str:
         """The URL put into unsubscribe, tracking and confirmation links."""
