@@ -28,11 +28,15 @@ def _run(account: int, fn: Any) -> Any:
     from herald.consent.privacy import PrivacyService
 
     container = cli._migrated()
-    with container.transaction() as session:
-        if session.get(Account, account) is None:
-            cli.fail(f"account {account} not found")
-        svc = PrivacyService(session, Actor(account_id=account, source="cli"), hash_key=container.hash_key)
-        return cli._run_service(lambda: fn(svc))
+    try:
+        with container.transaction() as session:
+            if session.get(Account, account) is None:
+                cli.fail(f"account {account} not found")
+            svc = PrivacyService(session, Actor(account_id=account, source="cli"), hash_key=container.hash_key)
+            return cli._run_service(lambda: fn(svc))
+    finally:
+        # Close pooled connections now: the command may run inside a longer-lived process (tests, scripts).
+        container.engine.dispose()
 
 
 @addresses_app.command("export")
