@@ -128,8 +128,9 @@ def build_element(tag: str, content: Mapping[str, Any] | str | int | None) -> ET
     return element
 
 
-def xml_document(root: ET.Element, *, declaration: str = '<?xml version="1.0"?>', indent: str = "    ") -> bytes:
-    """Serialise an element tree with the vendor's XML declaration, indented as the vendors' samples are."""
+def xml_document(root: ET.Element, *, declaration: str | None = '<?xml version="1.0"?>', indent: str = "    ") -> bytes:
+    """Serialise an element tree with the vendor's XML declaration (if any), indented as their samples are."""
     if indent:
         ET.indent(root, space=indent)
-    return (declaration + "\n" + ET.tostring(root, encoding="unicode") + "\n").encode("utf-8")
+    head = declaration + "\n" if declaration else ""
+    return (head + ET.tostring(root, encoding="unicode") + "\n").encode("utf-8")
