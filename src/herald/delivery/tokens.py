@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import hmac
 import re
-from weakref import WeakKeyDictionary
+from functools import lru_cache
 
 from herald.security import TokenSigner
 
@@ -25,17 +25,16 @@ UNSUBSCRIBE, PREFERENCES, OPEN, CLICK = "u", "p", "o", "c"
 
 _MAC_BYTES = 16
 _PAYLOAD_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_MACS: WeakKeyDictionary[TokenSigner, dict[str, hmac.HMAC]] = WeakKeyDictionary()
+
+
+@lru_cache(maxsize=64)
+def _subkey(signer: TokenSigner, purpose: str) -> bytes:
+    return signer.subkey(f"delivery.{purpose}")
 
 
 def _mac(signer: TokenSigner, purpose: str, payload: str) -> str:
-    per_signer = _MACS.setdefault(signer, {})
-    base = per_signer.get(purpose)
-    if base is None:
-        base = per_signer[purpose] = signer.mac(f"delivery.{purpose}")
-    h = base.copy()
-    h.update(payload.encode())
-    return base64.urlsafe_b64encode(h.digest()[:_MAC_BYTES]).rstrip(b"=").decode()
+    digest = hmac.digest(_subkey(signer, purpose), payload.encode(), "sha256")
+    return base64.urlsafe_b64encode(digest[:_MAC_BYTES]).rstrip(b"=").decode()
 
 
 def make(signer: TokenSigner, purpose: str, delivery_token: str) -> str:
