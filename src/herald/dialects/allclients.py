@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -16,9 +17,10 @@ from fastapi.responses import Response
 from herald.accounts.service import AccountService, Authenticated
 from herald.actor import Actor
 from herald.consent import rules
+from herald.consent.models import Address
 from herald.consent.service import ConsentService
+from herald.contacts.service import ContactService
 from herald.container import Container
-from herald.dialects import contacts_bridge
 from herald.dialects.common import (
     BodyTooLarge,
     MalformedBody,
@@ -89,7 +91,20 @@ def _authenticate(container: Container, fields: Mapping[str, str]) -> Callable[[
     return check
 
 
-async def _handle(request: Request, work: Callable[[ConsentService, Actor, Mapping[str, str]], Result]) -> Response:
+@dataclass
+class Call:
+    """One authenticated form post inside its transaction."""
+
+    consent: ConsentService
+    actor: Actor
+    fields: Mapping[str, str]
+    hash_key: bytes
+
+
+Work = Callable[[Call], Result]
+
+
+async def _handle(request: Request, work: Work) -> Response:
     """Read and authenticate a form post, run `work` in one transaction, map errors to AllClients texts."""
     container = container_of(request)
     as_json = query_fields(request).get("response_type", "").strip().lower() == "json"
@@ -105,7 +120,8 @@ async def _handle(request: Request, work: Callable[[ConsentService, Actor, Mappi
     def run() -> Result:
         with container.transaction() as session:
             actor = dialect_actor(request, authenticate(session), SOURCE)
-            return work(ConsentService(session, actor, hash_key=container.hash_key), actor, fields)
+            consent = ConsentService(session, actor, hash_key=container.hash_key)
+            return work(Call(consent, actor, fields, container.hash_key))
 
     try:
         result = await in_thread(run)
@@ -116,7 +132,7 @@ async def _handle(request: Request, work: Callable[[ConsentService, Actor, Mappi
     return _render(result, as_json=as_json)
 
 
-def _known_address(svc: ConsentService, fields: Mapping[str, str]) -> Any:
+def _known_address(svc: ConsentService, fields: Mapping[str, str]) -> Address:
     """The address named by the `email` field, trimmed to 75 characters; only addresses the account knows."""
     email = _field(fields, "email", EMAIL_MAX)
     try:
@@ -125,7 +141,8 @@ def _known_address(svc: ConsentService, fields: Mapping[str, str]) -> Any:
         raise _Failure(NOT_FOUND) from None
 
 
-def _set_opt_in_status(svc: ConsentService, _actor: Actor, fields: Mapping[str, str]) -> Result:
+def _set_opt_in_status(call: Call) -> Result:
+    svc, fields = call.consent, call.fields
     addr = _known_address(svc, fields)
     target = STATUS_CODES.get(_field(fields, "status", 1))
     if target is None:
@@ -140,8 +157,9 @@ def _set_opt_in_status(svc: ConsentService, _actor: Actor, fields: Mapping[str, 
     return {"message": "Success", "details": f"Email Address ({addr.email}) is Now {STATUS_NAMES[target]}"}
 
 
-def _get_opt_in_status(svc: ConsentService, _actor: Actor, fields: Mapping[str, str]) -> Result:
-    addr = _known_address(svc, fields)
+def _get_opt_in_status(call: Call) -> Result:
+    svc = call.consent
+    addr = _known_address(svc, call.fields)
     status = STATUS_NAMES[svc.effective_status(addr)]
     return {"message": "Success", "details": {"emailaddress": addr.email, "optinstatus": status}}
 
@@ -160,7 +178,8 @@ CONTACT_FIELD_MAP = {
 _NOT_CONTACT_DATA = {"accountid", "apikey", "response_type", "email", "teammemberid", *CONTACT_FIELD_MAP}
 
 
-def _add_contact(svc: ConsentService, actor: Actor, fields: Mapping[str, str]) -> Result:
+def _add_contact(call: Call) -> Result:
+    fields = call.fields
     email = _field(fields, "email", EMAIL_MAX)
     data: dict[str, Any] = {}
     for vendor, (name, max_length) in CONTACT_FIELD_MAP.items():
@@ -168,8 +187,11 @@ def _add_contact(svc: ConsentService, actor: Actor, fields: Mapping[str, str]) -
         if value:
             data[name] = value
     extra = {k: v.strip()[:200] for k, v in fields.items() if k not in _NOT_CONTACT_DATA and v.strip()}
+    # Contacts and consent share the session and the erased-address hash key.
+    contacts = ContactService(call.consent.session, call.actor, hash_key=call.hash_key)
     try:
-        contact_id = contacts_bridge.add_contact(svc, actor, email, data, extra)
+        existing = contacts.find_by_email(email)
+        contact_id = existing.id if existing is not None else contacts.create(email, {**data, "fields": extra}).id
     except Invalid as exc:
         raise _Failure("Invalid Email Address" if exc.field == "email" else exc.message) from None
     except HeraldError as exc:
