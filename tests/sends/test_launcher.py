@@ -15,7 +15,7 @@ from herald.sends.models import Delivery, SingleSend
 from herald.sends.repository import SendRepository
 from herald.sends.schemas import ScheduleIn
 from herald.sends.service import SendService
-from herald.worker import Worker, _STEPS
+from herald.worker import _STEPS, Worker
 from tests.sends.factory import World, actor, add_contact, send_in, world
 
 
