@@ -6,15 +6,18 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from herald.actor import Actor
+from herald.app import create_app
 from herald.consent.service import ConsentService
 from herald.container import Container
 from herald.db.base import utcnow
@@ -232,3 +235,28 @@ def test_deleted_webhook_gives_up(container: Container, account: dict[str, Any],
 
 def test_signature_helper_matches_contract() -> None:
     assert delivery.sign("key", b"{}") == "sha256=" + hmac.new(b"key", b"{}", hashlib.sha256).hexdigest()
+
+
+def test_in_process_worker_delivers_a_skycore_postback_within_seconds(
+    container: Container, account: dict[str, Any], receiver: Receiver
+) -> None:
+    _hook(container, account["account_id"], receiver.url, ["list.unsubscribed"], format="skycore")
+    with container.transaction() as s:
+        lists = ListService(s, _actor(account))
+        list_id = lists.create_list("C").id
+        lists.subscribe(list_id, "w@example.com")
+    with TestClient(create_app(container, run_worker=True)) as client:
+        r = client.get(
+            "/API/wxml/1.3/index.php",
+            params={
+                "action": "unsubscribeemail",
+                "api_key": account["skycore"]["api_key"],
+                "campaignid": list_id,
+                "email": "w@example.com",
+            },
+        )
+        assert "<STATUS>Success</STATUS>" in r.text
+        deadline = time.monotonic() + 5
+        while not receiver.requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert len(receiver.requests) == 1 and b"<CODE>N304</CODE>" in receiver.requests[0][2]
