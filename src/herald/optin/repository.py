@@ -75,11 +75,6 @@ class OptinRepository:
         row = self.session.get(Message, message_id)
         return row if row is not None and row.account_id == account_id else None
 
-    def lock_message(self, message: Message) -> None:
-        """Make a message non-editable because a rule uses it."""
-        self.session.execute(update(Message).where(Message.id == message.id).values(locked=True))
-        message.locked = True
-
     def sender(self, account_id: int, sender_id: int) -> Sender | None:
         """A sender of the account, or None."""
         row = self.session.get(Sender, sender_id)

@@ -28,6 +28,7 @@ from herald.lists.models import MailingList
 from herald.optin.models import OptinRule
 from herald.optin.repository import OptinRepository
 from herald.templates.models import Message
+from herald.templates.service import MessageService
 
 
 class _Missing:
@@ -175,7 +176,7 @@ class OptinRuleService:
                 self.repo.add(rule)
         except IntegrityError:
             raise Conflict("an opt-in rule for this list already exists", field="list_id") from None
-        self.repo.lock_message(message)
+        MessageService(self.session, self.actor).lock(message.id)
         return rule
 
     def update(self, rule_id: int, changes: dict[str, Any]) -> OptinRule:
@@ -221,7 +222,7 @@ class OptinRuleService:
             rule.name = _name(changes["name"])
         if message is not None:
             rule.message_id = message.id
-            self.repo.lock_message(message)
+            MessageService(self.session, self.actor).lock(message.id)
         rule.paused = paused
         if "summary" in changes and _summary(changes["summary"]):
             rule.summary = _summary(changes["summary"])
