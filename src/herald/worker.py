@@ -64,6 +64,9 @@ class Worker:
     async def run(self) -> None:
         """Tick until stopped; a failing step is logged and retried on the next tick, never fatal."""
         load_features()
+        from herald.inbound.smtp import start_listener, stop_listener
+
+        inbound = await start_listener(self.container)  # only when HERALD_INBOUND_SMTP_PORT is set
         poll = self.container.settings.worker_poll_seconds
         log.info("worker %s started", self.name)
         while not self.stopping.is_set():
@@ -79,6 +82,7 @@ class Worker:
                     await asyncio.wait_for(self.wakeup.wait(), timeout=poll)
                 except TimeoutError:
                     pass
+        await stop_listener(inbound)
         log.info("worker %s stopped", self.name)
 
     def stop(self) -> None:

@@ -101,8 +101,10 @@ class PublicService:
         hash_key: bytes | None = None,
         ip: str | None = None,
         user_agent: str | None = None,
+        source: str = "public",
     ) -> None:
         self.session = session
+        self.source = source
         self.signer = signer
         self.repo = PublicRepository(session)
         self.hash_key = hash_key
@@ -116,6 +118,10 @@ class PublicService:
             delivery_token = tokens.read(self.signer, purpose, token)
         except ValueError:
             raise NotFound("link") from None
+        return self.recipient_by_delivery_token(delivery_token)
+
+    def recipient_by_delivery_token(self, delivery_token: str) -> Recipient:
+        """The recipient of a delivery named by its raw token (the mailto unsubscribe address carries it)."""
         delivery = self.repo.delivery_by_token(delivery_token)
         if delivery is None:
             raise NotFound("link")
@@ -131,7 +137,7 @@ class PublicService:
 
     def _consent(self, recipient: Recipient) -> ConsentService:
         actor = Actor(
-            account_id=recipient.account.id, source="public", ip=self.ip, user_agent=self.user_agent, is_admin=False
+            account_id=recipient.account.id, source=self.source, ip=self.ip, user_agent=self.user_agent, is_admin=False
         )
         return ConsentService(self.session, actor, hash_key=self.hash_key)
 
