@@ -148,3 +148,45 @@ def test_temporary_failure_retries_then_sends(
     assert len(smtp_sink.to("slow@example.com")) == 1
     [rec] = records(container, sub["id"])
     assert rec.completed and not rec.error
+
+
+def test_soft_bounce_after_last_attempt(
+    client: TestClient, container: Container, account: dict[str, Any], smtp_settings: Settings, smtp_sink: SmtpSink
+) -> None:
+    container.settings = smtp_settings
+    smtp_sink.handler.temporary_failures = 100
+    lid = make_list(container, account["account_id"])
+    sub = _signup(client, account, lid, "full@example.com")
+    with container.transaction() as s:
+        job = s.scalars(select(Job)).one()
+        job.attempts = job.max_attempts - 1  # the next claim is the last attempt
+    run_optin_jobs(container)
+    [rec] = records(container, sub["id"])
+    assert (rec.completed, rec.error, rec.errortype) == (True, True, "Soft bounce")
+    with container.transaction() as s:
+        assert s.scalars(select(Job)).one().status == "failed"
+
+
+def test_worker_sends_queued_optin_email(
+    client: TestClient, container: Container, account: dict[str, Any], smtp_settings: Settings, smtp_sink: SmtpSink
+) -> None:
+    import asyncio
+
+    from herald.worker import Worker
+
+    container.settings = smtp_settings
+    lid = make_list(container, account["account_id"])
+    _signup(client, account, lid, "worker@example.com")
+
+    async def run_briefly() -> None:
+        worker = Worker(container, name="test")
+        task = asyncio.create_task(worker.run())
+        for _ in range(200):
+            if smtp_sink.to("worker@example.com"):
+                break
+            await asyncio.sleep(0.05)
+        worker.stop()
+        await task
+
+    asyncio.run(run_briefly())
+    assert len(smtp_sink.to("worker@example.com")) == 1
