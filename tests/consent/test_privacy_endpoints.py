@@ -240,3 +240,30 @@ def test_signupto_subscriber_stays_suppressed(
     assert r.status_code == 202, r.text
     assert r.json()["response"]["data"]["email"] == EMAIL
     _assert_suppressed(client, container, account)
+
+
+def test_recreated_spam_reporter_gets_no_delivery_when_a_send_launches(
+    client: TestClient, app: Any, container: Container, account: dict[str, Any]
+) -> None:
+    need(app, "POST", "/api/v1/contacts", "native contacts API")
+    from herald.sends.launcher import launch_due
+    from herald.sends.models import Delivery, SingleSend
+    from herald.sends.service import SendService
+    from tests.sends.factory import actor, send_in, world
+
+    _erased_spam_reporter(client, container, account)
+    aid = account["account_id"]
+    with container.transaction() as s:
+        w = world(s, aid)
+    h = auth(account)
+    for address in (EMAIL, "fresh@example.com"):
+        r = client.post("/api/v1/contacts", json={"email": address, "contact_type_id": w.type_id}, headers=h)
+        assert r.status_code == 201, r.text
+    with container.transaction() as s:
+        send_id = SendService(s, actor(aid)).create(send_in(w, schedule_type=0)).id
+    assert launch_due(container) == [send_id]
+    with container.transaction() as s:
+        rows = s.execute(select(Delivery.email, Delivery.status).where(Delivery.send_id == send_id)).all()
+        # The launch records the re-created spam-reporter as suppressed: never queued, never sent.
+        assert sorted((str(e), st) for e, st in rows) == [("fresh@example.com", "queued"), (EMAIL, "suppressed")]
+        assert s.get_one(SingleSend, send_id).skipped == {"spam_reported": 1}
