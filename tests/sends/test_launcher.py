@@ -124,3 +124,19 @@ def test_two_concurrent_launchers_launch_each_send_once(container: Container, w:
     assert sorted(launched) == sorted(ids)
     for send_id in ids:
         assert _status(container, send_id) == (2, 5)
+
+
+def test_a_send_whose_target_vanished_does_not_block_the_others(container: Container, w: World) -> None:
+    from herald.contacts.models import Segment
+
+    broken = _create(container, w, schedule_type=0, recipient_id=[f"segments_{w.segment_id}"])
+    fine = _create(container, w, schedule_type=0)
+    with container.transaction() as s:
+        s.query(Segment).filter_by(id=w.segment_id).delete()
+    assert sorted(launch_due(container)) == sorted([broken, fine])
+    assert _status(container, broken) == (0, 0)
+    assert _status(container, fine) == (2, 5)
+    with container.transaction() as s:
+        send = s.get(SingleSend, broken)
+        assert send is not None and send.cancelled and send.scheduled_at is None
+    assert launch_due(container) == []

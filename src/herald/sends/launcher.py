@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from herald.actor import Actor
 from herald.container import Container
 from herald.db.base import utcnow
+from herald.errors import HeraldError
 from herald.sends.repository import SendRepository
 from herald.sends.service import SendService
 
@@ -32,8 +33,16 @@ def launch_one(container: Container, *, now: datetime | None = None) -> int | No
         send = SendRepository(session).claim_due(now or utcnow())
         if send is None:
             return None
-        actor = Actor(account_id=send.account_id, source="worker")
-        SendService(session, actor).launch(send, now=now)
+        svc = SendService(session, Actor(account_id=send.account_id, source="worker"))
+        try:
+            with session.begin_nested():
+                svc.launch(send, now=now)
+        except HeraldError as exc:
+            # A target deleted since scheduling: hand the send back as a draft rather than retrying it
+            # on every tick (it would be first in line forever and block every later send).
+            log.warning("send %s (%s) cannot launch: %s", send.id, send.utr, exc.message)
+            svc.abandon_launch(send)
+            return send.id
         log.info("launched send %s (%s)", send.id, send.utr)
         return send.id
 

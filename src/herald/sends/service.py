@@ -253,6 +253,13 @@ class SendService:
         self.session.flush()
         return send
 
+    def abandon_launch(self, send: SingleSend) -> SingleSend:
+        """A send that cannot launch (its target is gone) goes back to a cancelled draft to be fixed."""
+        send.status, send.scheduled_at, send.sent_at = STATUS_INITIATE, None, None
+        send.cancelled, send.skipped = True, {}
+        self.session.flush()
+        return send
+
     # -- helpers --------------------------------------------------------------------------------
     def _owner_id(self) -> int | None:
         if self.actor.user_id is not None:
