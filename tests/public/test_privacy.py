@@ -176,3 +176,18 @@ def test_confirmation_goes_over_real_smtp(
     assert "/privacy/export/" in json.dumps(received.message.get_body(("plain",)).get_content())
     (job,) = _confirm_jobs(container)
     assert job.status == "done"
+
+
+def test_preferences_page_offers_both_requests(
+    client: TestClient, container: Container, settings: Settings, account: dict[str, Any]
+) -> None:
+    person = seed_person(container, account["account_id"], status="opted_in")
+    token = _ptoken(container, person)
+    page = client.get(f"/p/{token}")
+    if page.status_code == 404 and "preferences" not in page.text.lower():
+        pytest.skip("!!! the preferences page (GET /p/{token}) is not built yet")
+    assert page.status_code == 200, page.text
+    for action in ("export", "erase"):
+        assert f'action="/p/{token}/{action}"' in page.text
+        assert client.post(f"/p/{token}/{action}").status_code == 200
+    assert sorted(j.payload["action"] for j in _confirm_jobs(container)) == ["erase", "export"]
