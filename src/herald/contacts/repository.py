@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Collection, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, select
+from sqlalchemy import ARRAY, ColumnElement, Select, String, delete, func, literal, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from herald.contacts.models import Contact, ContactType, Segment
+from herald.consent.models import Address, Suppression
+from herald.consent.rules import UNKNOWN
+from herald.contacts.models import CONTACT_FIELDS, Contact, ContactType, Segment
 
 
 class ContactRepository:
@@ -70,3 +77,100 @@ class ContactRepository:
     def segments_query(self, account_id: int) -> Select[Any]:
         """Select of the account's segments, for paging."""
         return select(Segment).where(Segment.account_id == account_id)
+
+    # -- bulk import ----------------------------------------------------------------------------
+    def upsert_contacts(self, account_id: int, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> set[str]:
+        """Insert contacts or, for an (account, email) that exists, update the given columns; answers new emails.
+
+        Set-based (no per-row statement). An empty value keeps what the contact had and custom fields merge,
+        so an import never erases data. Rows must have distinct emails.
+        """
+        if not rows:
+            return set()
+        if self.session.get_bind().dialect.name == "postgresql":
+            return self._upsert_pg(account_id, rows, columns)
+        existing = set(
+            self.session.scalars(
+                select(Contact.email).where(
+                    Contact.account_id == account_id, Contact.email.in_([r["email"] for r in rows])
+                )
+            )
+        )
+        stmt = sqlite_insert(Contact)
+        table = Contact.__table__.c
+        updates: dict[str, Any] = {name: func.coalesce(stmt.excluded[name], table[name]) for name in columns}
+        updates["fields"] = func.json_patch(table.fields, stmt.excluded.fields)
+        updates["updated_at"] = stmt.excluded.updated_at
+        stmt = stmt.on_conflict_do_update(index_elements=[table.account_id, table.email], set_=updates)
+        self.session.execute(stmt, list(rows))
+        return {r["email"] for r in rows} - existing
+
+    def _upsert_pg(self, account_id: int, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> set[str]:
+        # COPY into a temporary stage, then one INSERT ... SELECT ... ON CONFLICT: the fastest path PostgreSQL has.
+        # Column names come from CONTACT_FIELDS (validated by the caller), never from the file.
+        names = ["email", *columns]
+        unknown = set(columns) - set(CONTACT_FIELDS) - {"contact_type_id"}
+        if unknown:
+            raise ValueError(f"not contact columns: {sorted(unknown)}")
+        conn = self.session.connection()
+        conn.exec_driver_sql(
+            "CREATE TEMP TABLE IF NOT EXISTS herald_contact_stage ON COMMIT DELETE ROWS AS "
+            f"SELECT {', '.join(['email', *CONTACT_FIELDS, 'contact_type_id', 'fields'])} FROM contacts WITH NO DATA"
+        )
+        conn.exec_driver_sql("DELETE FROM herald_contact_stage")
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor.copy(f"COPY herald_contact_stage ({', '.join(names)}, fields) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([*(row[n] for n in names), json.dumps(row["fields"])])
+        sets = ", ".join(f"{n} = COALESCE(excluded.{n}, contacts.{n})" for n in columns)
+        result = conn.execute(
+            text(
+                f"INSERT INTO contacts (account_id, {', '.join(names)}, fields, created_at, updated_at) "
+                f"SELECT :account_id, {', '.join(names)}, fields, now(), now() FROM herald_contact_stage "
+                "ON CONFLICT (account_id, email) DO UPDATE SET "
+                f"{sets + ', ' if sets else ''}fields = contacts.fields || excluded.fields, updated_at = now() "
+                # xmax is 0 exactly for a freshly inserted row version: that tells new contacts from updated ones.
+                "RETURNING email, (xmax = 0) AS inserted"
+            ),
+            {"account_id": account_id},
+        )
+        return {email for email, inserted in result if inserted}
+
+    def has_suppressions(self, account_id: int) -> bool:
+        """Whether the account has any erased-address suppression (most have none: skip the hashing then)."""
+        stmt = select(Suppression.id).where(Suppression.account_id == account_id).limit(1)
+        return self.session.scalar(stmt) is not None
+
+    def insert_addresses(self, account_id: int, emails: Collection[str], now: datetime) -> None:
+        """Create `unknown` addresses for emails the account has never seen (one statement; existing kept)."""
+        if not emails:
+            return
+        table = Address.__table__.c
+        if self.session.get_bind().dialect.name == "postgresql":
+            stmt = pg_insert(Address).from_select(
+                ["account_id", "email", "status", "created_at", "updated_at"],
+                select(
+                    literal(account_id),
+                    func.unnest(literal(list(emails), ARRAY(String))),
+                    literal(UNKNOWN),
+                    literal(now, Address.__table__.c.created_at.type),
+                    literal(now, Address.__table__.c.created_at.type),
+                ),
+            )
+            self.session.execute(stmt.on_conflict_do_nothing(index_elements=[table.account_id, table.email]))
+            return
+        stmt2 = sqlite_insert(Address).on_conflict_do_nothing(index_elements=[table.account_id, table.email])
+        rows = [
+            {"account_id": account_id, "email": e, "status": UNKNOWN, "created_at": now, "updated_at": now}
+            for e in emails
+        ]
+        self.session.execute(stmt2, rows)
+
+    def suppressed_hashes(self, account_id: int, hashes: Collection[str]) -> set[str]:
+        """Which of these keyed email hashes belong to erased, suppressed addresses of the account."""
+        if not hashes:
+            return set()
+        stmt = select(Suppression.email_hash).where(
+            Suppression.account_id == account_id, Suppression.email_hash.in_(list(hashes))
+        )
+        return set(self.session.scalars(stmt))
