@@ -161,8 +161,8 @@ def test_preferences_page_lists_enabled_topics_with_state(
     r = client.get(f"/p/{m.url(tokens.PREFERENCES)}")
     assert r.status_code == 200
     assert "Retired" not in r.text and "Monthly" in r.text
-    assert re.search(rf'value="{news}" id="topic-{news}"\s+checked', r.text)
-    assert not re.search(rf'value="{offers}" id="topic-{offers}"\s+checked', r.text)
+    assert f'id="topic-{news}" checked aria-describedby="topic-{news}-desc">' in r.text
+    assert not re.search(rf'value="{offers}" id="topic-{offers}" checked', r.text)
     for days in (14, 30, 60, 90):
         assert f'<option value="{days}">' in r.text
     token = m.url(tokens.PREFERENCES)
