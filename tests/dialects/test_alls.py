@@ -473,3 +473,25 @@ def test_malformed_json_body(client: TestClient, account: dict[str, Any]) -> Non
         "/api/single/send/create", content=b"{nope", headers={**keys(account), "Content-Type": "application/json"}
     )
     assert r.json()["status"] == "failed"
+
+
+def test_send_now_reaches_the_eligible_through_the_worker(
+    container: Container, account: dict[str, Any], w: World
+) -> None:
+    """A create with schedule_type 0 is launched and delivered by the in-process worker, as under herald serve."""
+    import time
+
+    from herald.app import create_app
+
+    with TestClient(create_app(container, run_worker=True), base_url="http://herald.test") as client:
+        utr = create(client, account, w, template_html="<p>Hi ((first_name|friend))</p>")
+        deadline = time.monotonic() + 20
+        rec = details(client, account, utr)
+        while rec["status"] != 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            rec = details(client, account, utr)
+    assert (rec["status"], rec["triggered"], rec["delivered"]) == (3, 2, 2)
+    outbox = container.settings.smtp_url.split(":", 1)[1]
+    from pathlib import Path
+
+    assert len([p for p in Path(outbox).rglob("*") if p.is_file()]) == 2
