@@ -66,6 +66,17 @@ def test_one_click_post_is_200_without_redirect_or_cookie_and_writes_ledger(
     assert [e.kind for e in m.events()] == ["unsubscribe"]
 
 
+def test_one_click_accepts_multipart_and_empty_bodies(
+    client: TestClient, container: Container, account_id: int
+) -> None:
+    m1 = mail(container, account_id)
+    m2 = mail(container, account_id, "bob@example.com")
+    r = client.post(f"/u/{m1.url(tokens.UNSUBSCRIBE)}", files={"List-Unsubscribe": (None, "One-Click")})
+    assert r.status_code == 200 and m1.status() == "opted_out"
+    r = client.post(f"/u/{m2.url(tokens.UNSUBSCRIBE)}", content=b"\xff\x00not a form", headers={"Content-Type": "x/y"})
+    assert r.status_code == 200 and m2.status() == "opted_out"
+
+
 def test_one_click_is_idempotent(client: TestClient, container: Container, account_id: int) -> None:
     m = mail(container, account_id)
     url = f"/u/{m.url(tokens.UNSUBSCRIBE)}"
