@@ -1,0 +1,221 @@
+"""SQL of the delivery pipeline: claim with a lease, read what rendering needs, write outcomes per group.
+
+Every statement works on a whole batch (an `IN` list or one executemany), so database round trips are
+per batch, never per recipient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, and_, bindparam, exists, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from herald.accounts.models import Account
+from herald.consent.eligibility import skip_reason
+from herald.consent.models import Address
+from herald.contacts.models import CONTACT_FIELDS, Contact
+from herald.db.engine import is_postgres
+from herald.sends.models import STATUS_COMPLETED, STATUS_RUNNING, Delivery, SendLink, SingleSend
+from herald.templates.models import Sender, Template
+from herald.webhooks.models import Webhook
+
+_DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
+_CONTACT_COLUMNS = [getattr(Contact, name) for name in CONTACT_FIELDS]
+LIVE = ("queued", "sending")
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """One claimed delivery with the merge values of its contact."""
+
+    id: int
+    send_id: int
+    account_id: int
+    address_id: int | None
+    email: str
+    token: str
+    attempts: int
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SendInfo:
+    """What rendering and the eligibility re-check need to know about a send."""
+
+    send: SingleSend
+    sender: Sender | None
+    html: str
+    require_optin: bool
+
+
+class DeliveryRepository:
+    """Deliveries as the worker sees them."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # -- claim ----------------------------------------------------------------------------------
+    def claim(self, owner: str, *, limit: int, now: datetime, lease_until: datetime) -> list[int]:
+        """Lease up to `limit` deliveries of running sends: expired leases first, then due queued ones.
+
+        PostgreSQL: `FOR UPDATE SKIP LOCKED`, so concurrent workers take disjoint batches. SQLite: the
+        transaction holds the write lock from BEGIN (see db.engine), so claims are serialised.
+        """
+        live_send = and_(
+            SingleSend.id == Delivery.send_id,
+            SingleSend.status == STATUS_RUNNING,
+            SingleSend.paused.is_(False),
+            SingleSend.cancelled.is_(False),
+        )
+        expired = and_(Delivery.status == "sending", Delivery.lease_until < now)
+        due = and_(
+            Delivery.status == "queued", or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)
+        )
+        ids: list[int] = []
+        for condition in (expired, due):
+            if len(ids) >= limit:
+                break
+            stmt = (
+                select(Delivery.id)
+                .where(condition, exists(select(SingleSend.id).where(live_send)))
+                .order_by(Delivery.id)
+                .limit(limit - len(ids))
+            )
+            if is_postgres(self.session):
+                stmt = stmt.with_for_update(skip_locked=True)
+            ids.extend(self.session.scalars(stmt))
+        if ids:
+            self.session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(ids))
+                .values(status="sending", lease_owner=owner, lease_until=lease_until)
+                .execution_options(synchronize_session=False)
+            )
+        return ids
+
+    def send_ids_of(self, ids: Sequence[int]) -> set[int]:
+        """The sends the given deliveries belong to."""
+        return set(self.session.scalars(select(Delivery.send_id).where(Delivery.id.in_(ids)).distinct()))
+
+    def send_infos(self, send_ids: set[int]) -> dict[int, SendInfo]:
+        """The sends of a batch with their sender, HTML and the account's opt-in rule."""
+        infos: dict[int, SendInfo] = {}
+        rows = self.session.execute(
+            select(SingleSend, Sender, Template.html, Account.require_optin)
+            .join(Account, Account.id == SingleSend.account_id)
+            .outerjoin(Sender, Sender.id == SingleSend.sender_id)
+            .outerjoin(Template, Template.id == SingleSend.template_id)
+            .where(SingleSend.id.in_(send_ids))
+        )
+        for send, sender, template_html, require_optin in rows:
+            html = send.template_html if send.template_html is not None else (template_html or "")
+            infos[send.id] = SendInfo(send, sender, html, bool(require_optin))
+        return infos
+
+    def recipients(
+        self, ids: Sequence[int], info: SendInfo, *, now: datetime
+    ) -> tuple[list[Recipient], dict[int, str]]:
+        """Claimed deliveries of one send: those still eligible, and the others with the reason they are not.
+
+        The consent rule is re-checked here because an address may have unsubscribed while it was queued.
+        """
+        send = info.send
+        reason = skip_reason(now, topic_id=send.topic_id, list_id=send.list_id, require_optin=info.require_optin)
+        stmt = (
+            select(
+                Delivery.id,
+                Delivery.account_id,
+                Delivery.address_id,
+                Delivery.email,
+                Delivery.token,
+                Delivery.attempts,
+                Address.id.label("addr"),
+                reason.label("reason"),
+                *_CONTACT_COLUMNS,
+            )
+            .outerjoin(Address, Address.id == Delivery.address_id)
+            .outerjoin(Contact, Contact.id == Delivery.contact_id)
+            .where(Delivery.id.in_(ids), Delivery.send_id == send.id)
+            .order_by(Delivery.id)
+        )
+        eligible: list[Recipient] = []
+        refused: dict[int, str] = {}
+        for row in self.session.execute(stmt):
+            if row.addr is None or not row.email:
+                refused[row.id] = "address erased"
+            elif row.reason is not None:
+                refused[row.id] = str(row.reason)
+            else:
+                values = {name: row._mapping[name] for name in CONTACT_FIELDS}
+                eligible.append(
+                    Recipient(
+                        row.id, send.id, row.account_id, row.address_id, row.email, row.token, row.attempts, values
+                    )
+                )
+        return eligible, refused
+
+    def links(self, send_id: int) -> list[str]:
+        """The send's tracked links by position."""
+        rows = self.session.execute(
+            select(SendLink.url).where(SendLink.send_id == send_id).order_by(SendLink.position)
+        ).scalars()
+        return list(rows)
+
+    def add_links(self, send_id: int, urls: Sequence[str]) -> None:
+        """Record the send's tracked links (positions from 1); the click redirect goes only to these."""
+        self.session.add_all(SendLink(send_id=send_id, position=i, url=url) for i, url in enumerate(urls, 1))
+        self.session.flush()
+
+    # -- outcomes -------------------------------------------------------------------------------
+    def finish(self, owner: str, rows: Sequence[dict[str, Any]], *, status: str) -> None:
+        """Write one outcome for many deliveries in one executemany, only where this worker holds the lease.
+
+        Each row: b_id, and for the columns it sets: b_message_id, b_error, b_attempts, b_next, b_sent_at.
+        """
+        if not rows:
+            return
+        values: dict[str, Any] = {
+            "status": status,
+            "lease_owner": None,
+            "lease_until": None,
+            "attempts": bindparam("b_attempts"),
+            "error": bindparam("b_error"),
+        }
+        if status == "sent":
+            values["message_id"] = bindparam("b_message_id")
+            values["sent_at"] = bindparam("b_sent_at")
+        if status == "queued":
+            values["next_attempt_at"] = bindparam("b_next")
+        stmt = (
+            update(_DELIVERIES)
+            .where(_DELIVERIES.c.id == bindparam("b_id"), _DELIVERIES.c.lease_owner == owner)
+            .values(**values)
+        )
+        self.session.connection().execute(stmt, list(rows))
+
+    def complete_sends(self, now: datetime, *, send_ids: set[int] | None = None) -> int:
+        """Mark running sends with no queued or in-flight delivery left as completed."""
+        live = exists(select(Delivery.id).where(Delivery.send_id == SingleSend.id, Delivery.status.in_(LIVE)))
+        stmt = update(SingleSend).where(SingleSend.status == STATUS_RUNNING, SingleSend.paused.is_(False), ~live)
+        if send_ids is not None:
+            stmt = stmt.where(SingleSend.id.in_(send_ids))
+        result = self.session.execute(
+            stmt.values(status=STATUS_COMPLETED, completed_at=now).execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    def accounts_with_webhook(self, account_ids: set[int], event: str) -> set[int]:
+        """Which of these accounts have a webhook for `event` (one query per batch instead of per delivery)."""
+        rows = self.session.execute(
+            select(Webhook.account_id, Webhook.events).where(Webhook.account_id.in_(account_ids))
+        )
+        return {account_id for account_id, events in rows if event in (events or [])}
+
+    def count_live(self, send_id: int) -> int:
+        """How many deliveries of the send are still queued or in flight."""
+        stmt = select(func.count()).where(Delivery.send_id == send_id, Delivery.status.in_(LIVE))
+        return int(self.session.scalar(stmt) or 0)
