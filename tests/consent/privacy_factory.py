@@ -150,6 +150,8 @@ def seed_person(
                     outcome="complaint",
                     raw=f"From: fbl@isp.test\r\nOriginal-Rcpt-To: {email}\r\n\r\nabuse report",
                 ),
+                # A bounce nobody could match to an account, still naming the address.
+                InboundMessage(kind="dsn", outcome="unmatched", raw=f"Final-Recipient: rfc822; {email}"),
             ]
         )
         if status is not None:

@@ -147,9 +147,13 @@ class PrivacyRepository:
         )
 
     def scrub_inbound(self, account_id: int, delivery_ids: Sequence[int], email: str) -> None:
-        """Drop the raw text of bounces and complaints matched to the deliveries or naming the address."""
+        """Drop the raw text of bounces and complaints matched to the deliveries or naming the address.
+
+        Unmatched messages (no account) that name the address are blanked too: they belong to nobody else.
+        """
         mentions = InboundMessage.raw.contains(email, autoescape=True)
-        where: ColumnElement[bool] = and_(InboundMessage.account_id == account_id, mentions)
+        owner = or_(InboundMessage.account_id == account_id, InboundMessage.account_id.is_(None))
+        where: ColumnElement[bool] = and_(owner, mentions)
         if delivery_ids:
             where = or_(where, InboundMessage.delivery_id.in_(delivery_ids))
         self.session.execute(update(InboundMessage).where(where).values(raw=None))
