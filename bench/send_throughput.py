@@ -1,0 +1,248 @@
+"""Send throughput: Herald's worker from `running` to `completed` vs a bare aiosmtplib loop, same sink, same run.
+
+    python bench/send_throughput.py [-n 5000] [--pool 8] [--db sqlite|postgresql://…] [--sink auto|smtp-sink|aiosmtpd]
+
+The sink is Postfix's smtp-sink when installed (`apt-get install -y postfix`), else an aiosmtpd server in a
+subprocess. The floor sends N pre-built ~5 KB messages over `--pool` persistent connections; Herald renders
+N personalised ~5 KB messages (merge tags, click tracking, open pixel, List-Unsubscribe) from leased batches
+and sends them through a pool of the same size. Prints one JSON line with both rates and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import aiosmtplib
+from sqlalchemy import insert, select
+
+from herald.accounts.service import AccountService
+from herald.consent.models import Address
+from herald.contacts.models import Contact
+from herald.container import Container
+from herald.db.migrate import upgrade
+from herald.security import new_hex
+from herald.sends.models import STATUS_COMPLETED, STATUS_RUNNING, Delivery, SingleSend
+from herald.settings import Settings
+from herald.templates.models import Sender
+from herald.worker import Worker
+
+PARAGRAPH = (
+    "<p style='margin:0 0 12px'>Dear ((first_name|customer)), our spring collection is here. Browse the "
+    "<a href='https://shop.example/new?c=spring'>new arrivals</a> or visit your nearest store in ((city|town)). "
+    "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore.</p>\n"
+)
+HTML = (
+    "<html><head><style>body{font-family:Arial} h1{color:#333} .btn{background:#06c;color:#fff}</style></head>"
+    "<body><h1>Hello ((first_name))</h1>\n"
+    + PARAGRAPH
+    * 16
+    + "<a class='btn' href='https://shop.example/sale'>Shop now</a>\n"
+    "<p>((sender_name)), ((sender_address)) · <a href='((unsubscribe_preferences))'>Preferences</a></p>"
+    "</body></html>"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_sink(kind: str) -> tuple[subprocess.Popen[bytes], int, str]:
+    port = free_port()
+    exe = shutil.which("smtp-sink") or ("/usr/sbin/smtp-sink" if Path("/usr/sbin/smtp-sink").exists() else None)
+    if kind == "smtp-sink" and exe is None:
+        raise SystemExit("smtp-sink not found: apt-get install -y postfix")
+    if kind != "aiosmtpd" and exe is not None:
+        user = ["-u", "nobody"] if os.geteuid() == 0 else []
+        proc = subprocess.Popen([exe, *user, "-c", f"127.0.0.1:{port}", "1024"], stdout=subprocess.DEVNULL)
+        name = "postfix smtp-sink"
+    else:
+        code = (
+            "import asyncio,sys;from aiosmtpd.controller import Controller\n"
+            "class H:\n async def handle_DATA(self,s,se,e): return '250 OK'\n"
+            f"c=Controller(H(),hostname='127.0.0.1',port={port});c.start()\n"
+            "import time\nwhile True: time.sleep(3600)\n"
+        )
+        proc = subprocess.Popen([sys.executable, "-c", code])
+        name = "aiosmtpd (subprocess)"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, port, name
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("the sink did not start")
+
+
+async def bare_loop(port: int, n: int, pool: int) -> float:
+    """The floor: pre-built bytes over `pool` persistent connections."""
+    head = "Subject: hi\r\nFrom: news@shop.example\r\nTo: x@example.org\r\n\r\n"
+    message = (head + ("y" * 76 + "\r\n") * 66).encode()  # ~5 KB, like Herald's messages
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(n):
+        queue.put_nowait(i)
+
+    async def sender() -> None:
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port)
+        await client.connect()
+        while not queue.empty():
+            i = queue.get_nowait()
+            await client.sendmail("news@shop.example", [f"r{i}@example.org"], message)
+        await client.quit()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(sender() for _ in range(pool)))
+    return n / (time.perf_counter() - started)
+
+
+def prepare(container: Container, n: int) -> int:
+    """An account, n contacts/addresses, a running send with n queued deliveries (bulk inserts)."""
+    with container.transaction() as session:
+        account_id = AccountService(session, container.cipher).create_account("bench")["account_id"]
+        sender = Sender(account_id=account_id, from_email="news@shop.example", from_name="Shop", address="1 Main St")
+        session.add(sender)
+        session.flush()
+        send = SingleSend(
+            account_id=account_id,
+            utr=str(uuid.uuid4()),
+            name="bench",
+            subject="Spring news for ((first_name|you))",
+            preheader="New arrivals inside",
+            template_html=HTML,
+            sender_id=sender.id,
+            status=STATUS_RUNNING,
+        )
+        session.add(send)
+        session.flush()
+        send_id = send.id
+        emails = [f"r{i}@example.org" for i in range(n)]
+        session.execute(
+            insert(Contact),
+            [
+                {"account_id": account_id, "email": e, "first_name": f"N{i}", "city": "Berlin"}
+                for i, e in enumerate(emails)
+            ],
+        )
+        session.execute(insert(Address), [{"account_id": account_id, "email": e, "status": "opted_in"} for e in emails])
+        contacts = dict(
+            session.execute(select(Contact.email, Contact.id).where(Contact.account_id == account_id)).all()
+        )
+        addresses = dict(
+            session.execute(select(Address.email, Address.id).where(Address.account_id == account_id)).all()
+        )
+        session.execute(
+            insert(Delivery),
+            [
+                {
+                    "account_id": account_id,
+                    "send_id": send_id,
+                    "address_id": addresses[e],
+                    "contact_id": contacts[e],
+                    "email": e,
+                    "token": new_hex(32),
+                    "status": "queued",
+                }
+                for e in emails
+            ],
+        )
+    return send_id
+
+
+async def herald_run(container: Container, send_id: int) -> float:
+    worker = Worker(container, name="bench")
+    task = asyncio.create_task(worker.run())
+    started = time.perf_counter()
+
+    def status() -> int:
+        with container.sessions() as session:
+            return int(session.scalar(select(SingleSend.status).where(SingleSend.id == send_id)) or 0)
+
+    while await asyncio.to_thread(status) != STATUS_COMPLETED:
+        await asyncio.sleep(0.02)
+    elapsed = time.perf_counter() - started
+    worker.stop()
+    await task
+    from herald.sends import pipeline
+
+    await pipeline.close(worker)
+    with container.sessions() as session:
+        sent = session.scalar(select(Delivery.id).where(Delivery.send_id == send_id, Delivery.status != "sent"))
+        assert sent is None, "some deliveries were not sent"
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-n", type=int, default=5000)
+    parser.add_argument("--pool", type=int, default=8)
+    parser.add_argument("--db", default="sqlite")
+    parser.add_argument("--sink", default="auto", choices=["auto", "smtp-sink", "aiosmtpd"])
+    parser.add_argument("--dkim", type=Path, default=None, help="PEM key: sign with DKIM (selector s1, shop.example)")
+    args = parser.parse_args()
+    try:
+        import uvloop
+
+        uvloop.install()
+        loop_name = "uvloop"
+    except ImportError:
+        loop_name = "asyncio"
+    sink, port, sink_name = start_sink(args.sink)
+    tmp = Path(tempfile.mkdtemp(prefix="herald-bench-"))
+    db_url = f"sqlite:///{tmp}/herald.db" if args.db == "sqlite" else args.db
+    settings = Settings(
+        database_url=db_url,
+        smtp_url=f"smtp://127.0.0.1:{port}?pool={args.pool}",
+        data_dir=tmp,
+        secret_key="bench",
+        base_url="https://herald.example",
+        worker_poll_seconds=0.05,
+        dkim_domain="shop.example" if args.dkim else None,
+        dkim_selector="s1" if args.dkim else None,
+        dkim_private_key_path=args.dkim,
+    )
+    try:
+        container = Container.build(settings)
+        upgrade(container.engine)
+        send_id = prepare(container, args.n)
+        floor = asyncio.run(bare_loop(port, args.n, args.pool))
+        elapsed = asyncio.run(herald_run(container, send_id))
+        herald_rate = args.n / elapsed
+        floor_after = asyncio.run(bare_loop(port, args.n, args.pool))
+        floor_mean = (floor + floor_after) / 2
+        print(
+            json.dumps(
+                {
+                    "n": args.n,
+                    "pool": args.pool,
+                    "db": "sqlite" if args.db == "sqlite" else "postgresql",
+                    "sink": sink_name,
+                    "loop": loop_name,
+                    "dkim": bool(args.dkim),
+                    "floor_msgs_per_s": round(floor_mean, 1),
+                    "herald_msgs_per_s": round(herald_rate, 1),
+                    "ratio": round(herald_rate / floor_mean, 3),
+                }
+            )
+        )
+    finally:
+        sink.kill()
+        sink.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
