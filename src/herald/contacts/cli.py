@@ -9,11 +9,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from herald.accounts.repository import AccountRepository
 from herald.actor import Actor
-from herald.cli import _migrated, fail
+from herald.cli import _migrated
 from herald.contacts.importer import (
     BATCH_SIZE,
     BadRow,
@@ -28,6 +29,12 @@ from herald.container import Container
 from herald.errors import Invalid
 
 contacts_app = typer.Typer(help="Contacts of an account.", no_args_is_help=True)
+
+
+def fail(message: str) -> None:
+    """Print an error on stderr, unwrapped (paths stay greppable), and exit 1."""
+    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
