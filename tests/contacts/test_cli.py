@@ -168,13 +168,15 @@ def test_undecodable_and_oversize_rows_are_skipped(
         b"b@example.com,Bad \xff byte,x\n"
         b"c@example.com," + b"x" * 201 + b",x\n"
         b"d@example.com,Dee," + b"n" * 2001 + b"\n"
+        b"f@example.com,Fat," + b"f" * 200_000 + b"\n"
         b"e@example.com,Eve,y\n"
     )
     result = herald("contacts", "import", str(path), "--account", str(account["account_id"]))
     assert result.exit_code == 0
     assert "line 3: row: is not valid UTF-8" in result.stderr
     assert "line 4: first_name" in result.stderr and "line 5: note" in result.stderr
-    assert "imported 2, updated 0, skipped 3" in result.stderr
+    assert "line 6: field larger than field limit" in result.stderr
+    assert "imported 2, updated 0, skipped 4" in result.stderr
     contacts = _contacts(container, account["account_id"])
     assert sorted(contacts) == ["a@example.com", "e@example.com"] and contacts["a@example.com"].first_name == "André"
 
