@@ -107,24 +107,33 @@ def _run(
                 result.skipped += 1
                 progress.console.print(f"line {row.line}: {row.reason} (skipped)", markup=False, soft_wrap=True)
                 continue
-            batch.append(row)
             if len(batch) >= batch_size:
+                # A full batch is written only once another row exists, so the file's last batch is always
+                # the durable one (see _write).
                 _collect(pending, result)
                 assert columns is not None  # rows exist only after the header was parsed
-                pending = writer.submit(_write, container, actor, batch, columns)
+                pending = writer.submit(_write, container, actor, batch, columns, durable=False)
                 batch = []
                 progress.update(task, completed=raw.tell())
+            batch.append(row)
         _collect(pending, result)
         if batch:
             assert columns is not None
-            _collect(writer.submit(_write, container, actor, batch, columns), result)
+            _collect(writer.submit(_write, container, actor, batch, columns, durable=True), result)
         progress.update(task, completed=file.stat().st_size)
     return result
 
 
-def _write(container: Container, actor: Actor, batch: list[dict[str, Any]], columns: Columns) -> tuple[int, int]:
+def _write(
+    container: Container, actor: Actor, batch: list[dict[str, Any]], columns: Columns, *, durable: bool
+) -> tuple[int, int]:
     with container.transaction() as session:
-        return ContactImporter(session, actor, hash_key=container.hash_key).write_batch(batch, columns)
+        importer = ContactImporter(session, actor, hash_key=container.hash_key)
+        if not durable:
+            # Intermediate batches need not wait for their own disk flush: the last batch's durable commit
+            # flushes every earlier one too, so a finished import is fully on disk.
+            importer.defer_flush()
+        return importer.write_batch(batch, columns)
 
 
 def _collect(pending: Future[tuple[int, int]] | None, result: ImportResult) -> None:

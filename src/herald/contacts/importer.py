@@ -213,6 +213,10 @@ class ContactImporter:
         """The account's contact type ids (checked once per import, not per row)."""
         return self.repo.contact_type_ids(self.actor.account_id)
 
+    def defer_flush(self) -> None:
+        """Let this transaction commit without waiting for its disk flush (a later durable commit covers it)."""
+        self.repo.defer_commit_flush()
+
     def write_batch(self, rows: Iterable[dict[str, Any]], columns: Columns) -> tuple[int, int]:
         """Upsert one batch; answers (contacts created, contacts updated)."""
         by_email: dict[str, dict[str, Any]] = {}

@@ -136,6 +136,12 @@ class ContactRepository:
         )
         return {email for email, inserted in result if inserted}
 
+    def defer_commit_flush(self) -> None:
+        """PostgreSQL: this transaction's commit does not wait for the WAL flush (SQLite's WAL mode already
+        syncs lazily). Any later synchronous commit flushes it, so it is durable once a later one is."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+
     def has_suppressions(self, account_id: int) -> bool:
         """Whether the account has any erased-address suppression (most have none: skip the hashing then)."""
         stmt = select(Suppression.id).where(Suppression.account_id == account_id).limit(1)
