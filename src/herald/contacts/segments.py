@@ -161,21 +161,24 @@ def _lower(value: Any) -> Any:
 
 
 def _leaf(column: ColumnElement[Any], op: str, value: Any, *, text: bool) -> ColumnElement[bool]:
+    clause: ColumnElement[bool]
     if op == "eq":
-        return column.__eq__(value)
-    if op == "ne":
+        clause = column == value
+    elif op == "ne":
         # A contact without the field is "not equal" too, so NULL must not drop it.
-        return column.is_distinct_from(value)
-    if op == "contains":
-        return column.icontains(value, autoescape=True)
-    if op == "in":
-        return column.in_(value)
-    if op == "gt":
-        return column.__gt__(value)
-    if op == "lt":
-        return column.__lt__(value)
-    present = and_(column.is_not(None), column != "") if text else column.is_not(None)
-    return present if value else not_(present)
+        clause = column.is_distinct_from(value)
+    elif op == "contains":
+        clause = column.icontains(value, autoescape=True)
+    elif op == "in":
+        clause = column.in_(value)
+    elif op == "gt":
+        clause = column > value
+    elif op == "lt":
+        clause = column < value
+    else:  # exists
+        present = and_(column.is_not(None), column != "") if text else column.is_not(None)
+        clause = present if value else not_(present)
+    return clause
 
 
 def _custom_leaf(name: str, op: str, value: Any) -> ColumnElement[bool]:
