@@ -79,11 +79,14 @@ def _run(
     container: Container, actor: Actor, file: Path, type_ids: set[int], batch_size: int, console: Console
 ) -> ImportResult:
     result = ImportResult()
-    columns: Columns | None = None
+    writers: _Writers | None = None
 
     def parser_for(header: list[str]) -> RowParser:
-        nonlocal columns
+        nonlocal writers
         columns = parse_header(header)
+        # PostgreSQL takes batches on several connections at once; SQLite has a single writer anyway.
+        count = 2 if container.engine.dialect.name == "postgresql" else 1
+        writers = _Writers(container, actor, columns, result, count=count, batch_size=batch_size)
         return RowParser(columns, actor.account_id, type_ids)
 
     progress = Progress(
@@ -94,51 +97,86 @@ def _run(
         console=console,
         transient=False,
     )
-    # One batch is written in a worker thread while the next one is parsed: the database wait releases the GIL,
-    # so parsing and writing overlap. Batches still commit one at a time, in file order.
-    with open(file, "rb") as raw, progress, ThreadPoolExecutor(max_workers=1) as writer:
+    with open(file, "rb") as raw, progress:
         task = progress.add_task("import", total=file.stat().st_size)
         # surrogateescape keeps undecodable bytes visible to the row check instead of aborting the file.
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
-        batch: list[dict[str, Any]] = []
-        pending: Future[tuple[int, int]] | None = None
-        for row, _line in read_rows(text, parser_for):
-            if isinstance(row, BadRow):
-                result.skipped += 1
-                progress.console.print(f"line {row.line}: {row.reason} (skipped)", markup=False, soft_wrap=True)
-                continue
-            if len(batch) >= batch_size:
-                # A full batch is written only once another row exists, so the file's last batch is always
-                # the durable one (see _write).
-                _collect(pending, result)
-                assert columns is not None  # rows exist only after the header was parsed
-                pending = writer.submit(_write, container, actor, batch, columns, durable=False)
-                batch = []
-                progress.update(task, completed=raw.tell())
-            batch.append(row)
-        _collect(pending, result)
-        if batch:
-            assert columns is not None
-            _collect(writer.submit(_write, container, actor, batch, columns, durable=True), result)
+        try:
+            for n, (row, _line) in enumerate(read_rows(text, parser_for)):
+                if isinstance(row, BadRow):
+                    result.skipped += 1
+                    progress.console.print(f"line {row.line}: {row.reason} (skipped)", markup=False, soft_wrap=True)
+                    continue
+                assert writers is not None  # rows exist only after the header was parsed
+                writers.add(row)
+                if n % batch_size == 0:
+                    progress.update(task, completed=raw.tell())
+        finally:
+            if writers is not None:
+                writers.finish()
         progress.update(task, completed=file.stat().st_size)
     return result
 
 
-def _write(
-    container: Container, actor: Actor, batch: list[dict[str, Any]], columns: Columns, *, durable: bool
-) -> tuple[int, int]:
-    with container.transaction() as session:
-        importer = ContactImporter(session, actor, hash_key=container.hash_key)
-        if not durable:
-            # Intermediate batches need not wait for their own disk flush: the last batch's durable commit
-            # flushes every earlier one too, so a finished import is fully on disk.
-            importer.defer_flush()
-        return importer.write_batch(batch, columns)
+class _Writers:
+    """Batches written in worker threads while the main thread parses (the database wait releases the GIL).
 
+    Rows are partitioned by email, one writer thread per partition, so the same email is always written by
+    the same thread in file order (later rows win) and concurrent batches never touch the same contact.
+    """
 
-def _collect(pending: Future[tuple[int, int]] | None, result: ImportResult) -> None:
-    if pending is None:
-        return
-    created, updated = pending.result()
-    result.imported += created
-    result.updated += updated
+    def __init__(
+        self,
+        container: Container,
+        actor: Actor,
+        columns: Columns,
+        result: ImportResult,
+        *,
+        count: int,
+        batch_size: int,
+    ) -> None:
+        self.container, self.actor, self.columns, self.result = container, actor, columns, result
+        self.batch_size = batch_size
+        self.pools = [ThreadPoolExecutor(max_workers=1) for _ in range(count)]
+        self.batches: list[list[dict[str, Any]]] = [[] for _ in range(count)]
+        self.pending: list[Future[tuple[int, int]] | None] = [None] * count
+
+    def add(self, row: dict[str, Any]) -> None:
+        """Queue one row; a full batch is written once its partition has another row, so each partition's
+        last batch is the durable one (see _write)."""
+        part = hash(row["email"]) % len(self.pools)
+        batch = self.batches[part]
+        if len(batch) >= self.batch_size:
+            self._collect(part)
+            self.pending[part] = self.pools[part].submit(self._write, batch, durable=False)
+            batch = self.batches[part] = []
+        batch.append(row)
+
+    def finish(self) -> None:
+        """Write the last batches durably and wait for every writer; re-raises a writer's error."""
+        try:
+            for part, batch in enumerate(self.batches):
+                if batch:
+                    self._collect(part)
+                    self.pending[part] = self.pools[part].submit(self._write, batch, durable=True)
+            for part in range(len(self.pools)):
+                self._collect(part)
+        finally:
+            for pool in self.pools:
+                pool.shutdown(wait=True)
+
+    def _collect(self, part: int) -> None:
+        pending, self.pending[part] = self.pending[part], None
+        if pending is not None:
+            created, updated = pending.result()
+            self.result.imported += created
+            self.result.updated += updated
+
+    def _write(self, batch: list[dict[str, Any]], *, durable: bool) -> tuple[int, int]:
+        with self.container.transaction() as session:
+            importer = ContactImporter(session, self.actor, hash_key=self.container.hash_key)
+            if not durable:
+                # Intermediate batches need not wait for their own disk flush: the partition's last batch
+                # commits durably afterwards, which flushes every earlier commit too.
+                importer.defer_flush()
+            return importer.write_batch(batch, self.columns)
