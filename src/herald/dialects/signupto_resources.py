@@ -324,7 +324,8 @@ def subscription(call: Call) -> JSONResponse:
         assert subscriber_id is not None and list_id is not None
         confirmed = as_bool(p, "confirmed")
         status = "unconfirmed" if confirmed is False else "active"
-        sub = svc.subscribe(list_id, _contact_email(call, subscriber_id), status=status)
+        # Seed 004: the opt-in email is triggered by emailOptIn, not by creating the subscription.
+        sub = svc.subscribe(list_id, _contact_email(call, subscriber_id), status=status, send_optin=False)
         return ok(_one_subscription(call, sub), status=202)
     if call.method == "DELETE":
         sub_id = as_int(p, "id", required=True)

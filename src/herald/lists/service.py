@@ -117,10 +117,12 @@ class ListService:
         status: str = ACTIVE,
         create_address: bool = True,
         reason: str | None = None,
+        send_optin: bool = True,
     ) -> Subscription:
         """Put an address on a list as `active` or `unconfirmed`, refusing suppressed addresses.
 
-        A new or re-subscribed `unconfirmed` subscription triggers the opt-in email hook; becoming
+        A new or re-subscribed `unconfirmed` subscription triggers the opt-in email hook (unless
+        `send_optin` is false: Sign-Up.to sends opt-in emails only through emailOptIn); becoming
         `active` emits `list.subscribed`. Repeating the current status changes nothing.
         """
         if status not in SUBSCRIBABLE:
@@ -158,7 +160,7 @@ class ListService:
         self.consent.record_subscription(addr, mailing_list.id, previous, status, reason=reason)
         if status == ACTIVE:
             self._emit("list.subscribed", addr, mailing_list, ACTIVE)
-        else:
+        elif send_optin:
             trigger.on_unconfirmed(self.session, self.actor, sub)
         return sub
 
