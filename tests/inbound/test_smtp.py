@@ -108,3 +108,11 @@ def test_worker_starts_and_stops_the_listener(container: Container) -> None:
         loop.close()
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0, "the listener outlived its worker"
+
+
+def test_forged_bounce_naming_only_the_address_changes_nothing_over_smtp(listener: InboundListener, m: Mailed) -> None:
+    """The SMTP listener has no authentication: a DSN that names the recipient but not Herald's Message-ID or
+    delivery token could be forged by anyone, so it is stored as unmatched and the address keeps its state."""
+    code, reply = _send(listener.port, samples.hard_bounce("<made-up-id@attacker.example>", m.email))
+    assert code == 250 and b"unmatched" in reply
+    assert m.status() == "opted_in" and m.events() == []

@@ -47,14 +47,21 @@ class InboundService:
         self.hash_key = hash_key
         self.repo = InboundRepository(session)
 
-    def receive(self, raw: bytes, *, envelope_recipients: Sequence[str] = ()) -> InboundMessage:
-        """Store and act on a raw message: a mailto unsubscribe, a DSN, an ARF report, or something else."""
+    def receive(
+        self, raw: bytes, *, envelope_recipients: Sequence[str] = (), match_by_recipient: bool = True
+    ) -> InboundMessage:
+        """Store and act on a raw message: a mailto unsubscribe, a DSN, an ARF report, or something else.
+
+        `match_by_recipient` allows the last-resort match on the original recipient's address. The
+        unauthenticated SMTP listener turns it off: anyone can write a DSN naming an address, but nobody can
+        guess a delivery token or Herald's Message-ID.
+        """
         for rcpt in envelope_recipients:
             token = _mailto_token(rcpt)
             if token is not None:
                 return self._mailto_unsubscribe(token, raw)
         report = parse.parse_report(raw)
-        delivery = self._match(report) if report.outcome else None
+        delivery = self._match(report, by_recipient=match_by_recipient) if report.outcome else None
         if report.outcome is None:
             outcome = IGNORED
         elif delivery is None:
@@ -65,7 +72,7 @@ class InboundService:
         return self._store(raw, kind=report.kind, outcome=outcome, delivery=delivery)
 
     # -- matching --------------------------------------------------------------------------------
-    def _match(self, report: parse.Report) -> Delivery | None:
+    def _match(self, report: parse.Report, *, by_recipient: bool) -> Delivery | None:
         for token in report.delivery_tokens:
             found = self.repo.delivery_by_token(token)
             if found is not None:
@@ -75,7 +82,7 @@ class InboundService:
             found = self.repo.delivery_by_token(local) or self.repo.delivery_by_message_id(message_id)
             if found is not None:
                 return found
-        for email in report.recipients:
+        for email in report.recipients if by_recipient else ():
             found = self.repo.latest_delivery_to(email)
             if found is not None:
                 return found

@@ -49,7 +49,7 @@ class InboundHandler:
     def _receive(self, raw: bytes, rcpts: list[str]) -> str:
         with self.container.transaction() as session:
             service = InboundService(session, self.container.signer, hash_key=self.container.hash_key)
-            return service.receive(raw, envelope_recipients=rcpts).outcome
+            return service.receive(raw, envelope_recipients=rcpts, match_by_recipient=False).outcome
 
 
 class InboundListener:
