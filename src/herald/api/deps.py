@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from herald import ratelimit
 from herald.accounts.service import AccountService, Authenticated
 from herald.actor import Actor
 from herald.container import Container
@@ -58,6 +59,7 @@ def current_caller(
     container = get_container(request)
     auth = AccountService(session, container.cipher).authenticate_token(credentials.credentials)
     request.state.credential_id = auth.credential.id
+    ratelimit.check(container, auth.credential.id)
     return auth
 
 

@@ -1,7 +1,9 @@
 """AllClients API v2: SetOptInStatus, GetOptInStatus and AddContact as form posts answering XML or JSON.
 
 Every answer is HTTP 200; failures are `<results><error>…</error></results>`. Field values longer than the
-vendor's maximum are trimmed to it, never refused (the vendor documents that).
+vendor's maximum are trimmed to it, never refused (the vendor documents that). A credential over
+HERALD_RATE_LIMIT_PER_MINUTE gets `<error>API Rate Limit Exceeded</error>` (still HTTP 200, as every
+AllClients failure) and nothing is done.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from herald import ratelimit
 from herald.accounts.service import AccountService, Authenticated
 from herald.actor import Actor
 from herald.consent import rules
@@ -33,7 +36,7 @@ from herald.dialects.common import (
     read_body,
     xml_document,
 )
-from herald.errors import HeraldError, Invalid, NotAllowed, NotFound, Unauthorized
+from herald.errors import HeraldError, Invalid, NotAllowed, NotFound, RateLimited, Unauthorized
 
 router = APIRouter(include_in_schema=False)
 
@@ -58,6 +61,7 @@ NOT_ALLOWED = "Unable to Set Opt In Status (Not allowed for current status {stat
 INVALID_STATUS = "Unable to Set Opt In Status (Invalid status value)"
 TOO_LARGE = "Request Too Large"
 MALFORMED = "Invalid Request"
+RATE_LIMITED = "API Rate Limit Exceeded"
 
 Result = dict[str, Any]
 
@@ -86,7 +90,9 @@ def _authenticate(container: Container, fields: Mapping[str, str]) -> Callable[[
         accountid, apikey = _field(fields, "accountid"), _field(fields, "apikey")
         if not accountid.isdigit() or not apikey:
             raise Unauthorized(AUTH_FAILED)
-        return AccountService(session, container.cipher).authenticate_allclients(str(int(accountid)), apikey)
+        auth = AccountService(session, container.cipher).authenticate_allclients(str(int(accountid)), apikey)
+        ratelimit.check(container, auth.credential.id)
+        return auth
 
     return check
 
@@ -127,6 +133,8 @@ async def _handle(request: Request, work: Work) -> Response:
         result = await in_thread(run)
     except Unauthorized:
         result = {"error": AUTH_FAILED}
+    except RateLimited:
+        result = {"error": RATE_LIMITED}
     except _Failure as exc:
         result = {"error": exc.text}
     return _render(result, as_json=as_json)

@@ -5,7 +5,9 @@ Auth is the `PublicKey` and `SecretKey` headers of the account. Answers are
 worded as the vendor's Laravel validator words them). HTTP status: 200 for every enveloped answer,
 including failures (clients read `status`; PHP clients such as Guzzle would throw on a 4xx), except
 missing or wrong keys, which answer 401 with the same envelope (`errors` is the seed's field map for
-missing headers, "Unauthorized" for wrong ones), and an oversized body, 413.
+missing headers, "Unauthorized" for wrong ones), an oversized body, 413, and a credential over
+HERALD_RATE_LIMIT_PER_MINUTE, 429 with Retry-After and `errors` "Too Many Attempts." (Laravel's throttle
+answer).
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from herald import ratelimit
 from herald.accounts.service import AccountService
 from herald.actor import Actor
 from herald.delivery.merge import DYNAMIC_CONTENT
 from herald.dialects import alls_forms as forms
 from herald.dialects.alls_forms import Fields, read_fields
 from herald.dialects.common import BodyTooLarge, MalformedBody, container_of, dialect_actor, in_thread
-from herald.errors import HeraldError, Invalid, NotAllowed, NotFound, Unauthorized
+from herald.errors import HeraldError, Invalid, NotAllowed, NotFound, RateLimited, Unauthorized
 from herald.sends.models import SingleSend
 from herald.sends.schemas import SendIn, SendPatch
 from herald.sends.service import SendService
@@ -107,12 +110,17 @@ async def _call(request: Request, work: Work) -> JSONResponse:
     def run() -> Any:
         with container.transaction() as session:
             auth = AccountService(session, container.cipher).authenticate_alls(public_key, secret_key)
+            ratelimit.check(container, auth.credential.id)
             return work(session, dialect_actor(request, auth, SOURCE), fields)
 
     try:
         message = await in_thread(run)
     except Unauthorized:
         return failed("Unauthorized", status_code=401)
+    except RateLimited as exc:
+        answer = failed("Too Many Attempts.", status_code=429)
+        answer.headers["Retry-After"] = str(int(exc.retry_after or 0) + 1)
+        return answer
     except Failed as exc:
         return failed(exc.errors)
     except HeraldError as exc:

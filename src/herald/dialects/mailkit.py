@@ -3,7 +3,8 @@
 JSON: `POST /json.fcgi` with `{"function","id","md5","parameters":{…}}`. XML-RPC: `POST /rpc.fcgi`, positional
 parameters with `client_id` and `client_md5` first. Mailkit answers errors as data (JSON
 `{"error_status":1,"error":"…"}`, XML-RPC a plain string value), never as HTTP errors or faults.
-`ID_email` is the Herald address id.
+`ID_email` is the Herald address id. A credential over HERALD_RATE_LIMIT_PER_MINUTE gets the error
+`Too many requests` in the same shapes (HTTP 200) and nothing is done.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from defusedxml.xmlrpc import DefusedExpatParser
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from herald import ratelimit
 from herald.accounts.service import AccountService
 from herald.consent import rules
 from herald.consent.models import Address
@@ -26,7 +28,7 @@ from herald.consent.service import ConsentService
 from herald.container import Container
 from herald.db.base import utcnow
 from herald.dialects.common import BodyTooLarge, MalformedBody, container_of, dialect_actor, in_thread, read_body
-from herald.errors import Invalid, NotAllowed, NotFound, Unauthorized
+from herald.errors import Invalid, NotAllowed, NotFound, RateLimited, Unauthorized
 
 router = APIRouter(include_in_schema=False)
 
@@ -42,6 +44,7 @@ INVALID_TIMEOUT_DAYS = "Invalid timeout_days"
 UNKNOWN_FUNCTION = "Unknown function"
 INVALID_REQUEST = "Invalid request"
 TOO_LARGE = "Request too large"
+RATE_LIMITED = "Too many requests"
 NO_DATE = "0000-00-00"
 MAX_ID = 2**31 - 1
 TIMEOUT_DAYS = range(14, 91)
@@ -189,6 +192,10 @@ def _run(container: Container, request: Request, call: Call) -> Status | Unsubsc
             )
         except Unauthorized:
             raise MailkitError(UNAUTHORIZED) from None
+        try:
+            ratelimit.check(container, auth.credential.id)
+        except RateLimited:
+            raise MailkitError(RATE_LIMITED) from None
         function = FUNCTIONS.get(call.function)
         if function is None:
             raise MailkitError(UNKNOWN_FUNCTION)

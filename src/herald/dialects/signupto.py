@@ -2,7 +2,8 @@
 
 Resource names match case-insensitively. GET and DELETE take their parameters from the query string,
 POST and PUT from a JSON (or form-encoded) body, with query parameters as a fallback. Every answer is the
-`{"status": "ok"|"error", "response": {…}}` envelope; POST answers 202 with the created object.
+`{"status": "ok"|"error", "response": {…}}` envelope; POST answers 202 with the created object. A credential
+(API key, or SuTToken) over HERALD_RATE_LIMIT_PER_MINUTE gets the error envelope with code 429 and Retry-After.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from herald import ratelimit
 from herald.dialects.common import BodyTooLarge, MalformedBody, container_of, dialect_actor, in_thread, parse_form
 from herald.dialects.common import read_body as read_limited_body
 from herald.dialects.signupto_auth import SignuptoAuth
@@ -72,7 +74,9 @@ def _authenticate(request: Request) -> Any:
     headers = {k.lower(): v for k, v in request.headers.items()}
     # Its own transaction: a nonce is spent even when the request then fails.
     with container.transaction() as session:
-        return SignuptoAuth(session, container.cipher).authenticate(request.method, _path(request), headers)
+        auth = SignuptoAuth(session, container.cipher).authenticate(request.method, _path(request), headers)
+    ratelimit.check(container, auth.credential.id)
+    return auth
 
 
 def _run(request: Request, handler: Any, params: dict[str, Any]) -> JSONResponse:

@@ -9,6 +9,9 @@ Refused subscriptions (the consent rules keep a suppressed address off every lis
     E916  the address bounced
     E917  the address filed a spam complaint
     E918  the address opted out temporarily (until the date in ERRORINFO)
+
+A credential over HERALD_RATE_LIMIT_PER_MINUTE gets E113 ("Set throughput exceeded for this API action"):
+the limit is a throughput per API key, not an account quota (E120) nor a fixed call interval (E106).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections.abc import Mapping
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from herald import ratelimit
 from herald.accounts.service import AccountService
 from herald.consent import rules
 from herald.container import Container
@@ -35,7 +39,7 @@ from herald.dialects.common import (
     read_body,
     xml_document,
 )
-from herald.errors import HeraldError, Invalid, NotAllowed, NotFound, Unauthorized
+from herald.errors import HeraldError, Invalid, NotAllowed, NotFound, RateLimited, Unauthorized
 from herald.lists.service import ACTIVE, UNCONFIRMED, ListService
 
 log = logging.getLogger("herald.dialects.skycore")
@@ -48,6 +52,7 @@ MAX_ID = 2**31 - 1
 INVALID_REQUEST = ("E100", "Invalid request. Make a valid request via GET/POST/XML with all the required variables.")
 ACTION_REQUIRED = ("E101", "'action' required")
 AUTH_FAILED = ("E104", "User Authentication Failed.")
+THROUGHPUT_EXCEEDED = ("E113", "Set throughput exceeded for this API action. API call rejected.")
 INTERNAL = ("E503", "Internal error.")
 EMAIL_REQUIRED = ("E911", "The 'email' is required.")
 INVALID_CAMPAIGN = ("E912", "Invalid CAMPAIGNID")
@@ -158,6 +163,10 @@ def _run(container: Container, request: Request, fields: Mapping[str, str]) -> R
             auth = AccountService(session, container.cipher).authenticate_skycore(api_key)
         except Unauthorized:
             raise SkycoreError(*AUTH_FAILED) from None
+        try:
+            ratelimit.check(container, auth.credential.id)
+        except RateLimited:
+            raise SkycoreError(*THROUGHPUT_EXCEEDED) from None
         handler = ACTIONS.get(action)
         if handler is None:
             raise SkycoreError(*INVALID_REQUEST)
