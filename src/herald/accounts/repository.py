@@ -28,6 +28,11 @@ class AccountRepository:
         user = self.session.get(User, user_id)
         return user if user is not None and user.account_id == account_id else None
 
+    def user_by_name(self, account_id: int, name: str) -> User | None:
+        """The account's oldest user with this name (the admin UI's sign-in by account + name), or None."""
+        stmt = select(User).where(User.account_id == account_id, User.name == name).order_by(User.id).limit(1)
+        return self.session.scalars(stmt).first()
+
     def users(self, account_id: int) -> list[User]:
         """Every user of the account, oldest first."""
         return list(self.session.scalars(select(User).where(User.account_id == account_id).order_by(User.id)))
