@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     delivery_lease_seconds: float = Field(default=300, gt=0)
     delivery_max_attempts: int = Field(default=6, gt=0)
     delivery_retry_seconds: float = Field(default=60, ge=0)
+    # Durable jobs (webhooks, postbacks, opt-in mails): every retry delay is multiplied by this (tests shrink it),
+    # a claimed job is leased this long, and a webhook receiver gets this long to answer.
+    job_retry_scale: float = Field(default=1.0, ge=0)
+    job_lease_seconds: int = Field(default=60, gt=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
 
     def public_base_url(self) -> str:
         """The URL put into unsubscribe, tracking and confirmation links."""

@@ -100,12 +100,22 @@ async def _consent_step(worker: Worker) -> bool:
 
 
 async def _jobs_step(worker: Worker) -> bool:
+    settings = worker.container.settings
+
     def claim() -> list[int]:
         with worker.container.transaction() as session:
-            return [j.id for j in jobs.claim(session, owner=worker.name)]
+            return [j.id for j in jobs.claim(session, owner=worker.name, lease_seconds=settings.job_lease_seconds)]
+
+    def release(job_ids: list[int]) -> None:
+        with worker.container.transaction() as session:
+            jobs.release(session, job_ids)
 
     ids = await asyncio.to_thread(claim)
-    for job_id in ids:
+    for n, job_id in enumerate(ids):
+        if worker.stopping.is_set():
+            # Stopping: hand the unrun claims back now rather than strand them until their lease expires.
+            await asyncio.to_thread(release, ids[n:])
+            break
         await asyncio.to_thread(run_job, worker.container, job_id)
     return bool(ids)
 
@@ -136,4 +146,4 @@ def run_job(container: Container, job_id: int) -> None:
     with container.transaction() as session:
         fresh = session.get(Job, job_id)
         if fresh is not None:
-            jobs.finish(session, fresh, error=error, retry=retry)
+            jobs.finish(session, fresh, error=error, retry=retry, scale=container.settings.job_retry_scale)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from herald.db.engine import is_postgres
@@ -41,3 +41,13 @@ class JobRepository:
             job.lease_until = now + timedelta(seconds=lease_seconds)
         self.session.flush()
         return jobs
+
+    def release(self, job_ids: list[int]) -> None:
+        """Put claimed-but-unrun jobs back to pending, undoing the attempt their claim counted."""
+        if job_ids:
+            self.session.execute(
+                update(Job)
+                .where(Job.id.in_(job_ids), Job.status == "running")
+                .values(status="pending", attempts=Job.attempts - 1, lease_until=None)
+                .execution_options(synchronize_session=False)
+            )

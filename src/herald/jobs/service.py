@@ -69,14 +69,22 @@ def enqueue(
     return job
 
 
-def next_delay(kind: str, attempts: int) -> float:
-    """Seconds before retry number `attempts` (1-based), with a little jitter for non-fixed schedules."""
+def next_delay(kind: str, attempts: int, *, scale: float = 1.0) -> float:
+    """Seconds before retry number `attempts` (1-based), with a little jitter for non-fixed schedules.
+
+    `scale` (settings.job_retry_scale) shrinks or stretches the whole schedule, e.g. for fault tests.
+    """
     schedule = _BACKOFF.get(kind, DEFAULT_BACKOFF)
-    base = schedule[min(attempts, len(schedule)) - 1]
+    base = schedule[min(attempts, len(schedule)) - 1] * scale
     return base if kind in _BACKOFF else base * (1 + random.random() * 0.2)
 
 
-def finish(session: Session, job: Job, *, error: str | None = None, retry: bool = False) -> None:
+def release(session: Session, job_ids: list[int]) -> None:
+    """Hand claimed jobs that never ran back to the queue at once (a stopping worker must not strand them)."""
+    JobRepository(session).release(job_ids)
+
+
+def finish(session: Session, job: Job, *, error: str | None = None, retry: bool = False, scale: float = 1.0) -> None:
     """Record the outcome of one run: done, retry later on schedule, or failed for good."""
     now = utcnow()
     job.lease_until = None
@@ -86,7 +94,7 @@ def finish(session: Session, job: Job, *, error: str | None = None, retry: bool 
     job.last_error = error[:2000]
     if retry and job.attempts < job.max_attempts:
         job.status = "pending"
-        job.run_at = now + timedelta(seconds=next_delay(job.kind, job.attempts))
+        job.run_at = now + timedelta(seconds=next_delay(job.kind, job.attempts, scale=scale))
     else:
         job.status, job.finished_at = "failed", now
 

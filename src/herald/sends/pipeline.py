@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from herald.actor import Actor
 from herald.consent.service import ConsentService
@@ -263,12 +263,33 @@ async def step(worker: Worker) -> bool:
         try:
             outcomes = await send_batch(_transport(worker), batch)
             # Written before the next batch goes out, so a crash re-sends at most one batch.
-            await asyncio.to_thread(write_outcomes, container, owner, outcomes)
+            await _write_back(worker, outcomes)
         finally:
             batch = await upcoming if upcoming is not None else Batch()
     if worker.stopping.is_set():
         await close(worker)
     return True
+
+
+async def _write_back(worker: Worker, outcomes: list[Outcome]) -> None:
+    """Write a sent batch's outcomes, retrying through a database outage while the lease still holds.
+
+    Giving up would leave the batch leased, to be reclaimed and mailed again when the lease expires: retrying
+    here is what lets a PostgreSQL restart pass without anyone getting the message twice.
+    """
+    container = worker.container
+    deadline = time.monotonic() + container.settings.delivery_lease_seconds * 0.8
+    delay = 0.2
+    while True:
+        try:
+            await asyncio.to_thread(write_outcomes, container, worker.name, outcomes)
+            return
+        except (OperationalError, InterfaceError) as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("writing %d outcomes failed, retrying in %.1f s: %s", len(outcomes), delay, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 def _complete_idle(container: Container) -> None:

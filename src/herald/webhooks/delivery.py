@@ -1,9 +1,10 @@
 """Delivering queued webhook jobs: native signed JSON, or the Skycore XML postback.
 
-Runs in the worker outside any transaction (a 10 s HTTP timeout must not hold a database lock). A failed
-or non-2xx delivery raises RetryLater and the job runs again on its kind's schedule: native webhooks on the
-default backoff, Skycore postbacks every 5 minutes, 5 times after the first try (the outbox gives those jobs
-6 attempts). Jobs of one webhook and subscriber share an ordering key, so a retry holds back later events.
+Runs in the worker outside any transaction (the HTTP timeout, settings.webhook_timeout_seconds, 10 s by
+default, must not hold a database lock). A failed or non-2xx delivery raises RetryLater and the job runs
+again on its kind's schedule: native webhooks on the default backoff, Skycore postbacks every 5 minutes,
+5 times after the first try (the outbox gives those jobs 6 attempts). Jobs of one webhook and subscriber
+share an ordering key, so a retry holds back later events.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from herald.security import hmac_sha256_hex
 from herald.webhooks.models import Webhook
 from herald.webhooks.outbox import SKYCORE_JOB, WEBHOOK_JOB
 
-TIMEOUT_SECONDS = 10.0
 SKYCORE_BACKOFF = [300.0] * 5
 SIGNATURE_HEADER = "Herald-Signature"
 # The Skycore postback codes of the events it has one for.
@@ -81,7 +81,8 @@ def deliver(container: Container, job: Job) -> None:
     if secret:
         headers[SIGNATURE_HEADER] = sign(secret, body)
     try:
-        response = httpx.post(url, content=body, headers=headers, timeout=TIMEOUT_SECONDS, follow_redirects=False)
+        timeout = container.settings.webhook_timeout_seconds
+        response = httpx.post(url, content=body, headers=headers, timeout=timeout, follow_redirects=False)
     except httpx.HTTPError as exc:
         raise RetryLater(f"{type(exc).__name__}: {exc}") from exc
     except ValueError as exc:  # a URL httpx cannot use will not get better
