@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import os
 import signal
 import socket
@@ -11,7 +13,8 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,9 +27,11 @@ from herald.consent.models import Address
 from herald.contacts.models import Contact
 from herald.container import Container
 from herald.db.base import utcnow
+from herald.sends import pipeline
 from herald.sends.models import STATUS_RUNNING, Delivery, SingleSend
 from herald.settings import Settings
 from herald.templates.models import Sender
+from herald.worker import Worker
 from tests.conftest import free_port, make_account
 
 HTML = '<html><body><h1>Hello ((first_name|friend))</h1><a href="https://shop.example/sale">Sale</a></body></html>'
@@ -226,3 +231,28 @@ class Relay:
         """RCPT commands seen per recipient (accepted or not)."""
         with self.handler.lock:
             return Counter(self.handler.rcpt_attempts)
+
+
+# -- an in-process worker loop (for tests that need no separate process) -----------------------------
+@contextmanager
+def worker_thread(container: Container, **overrides: object) -> Iterator[Worker]:
+    """Run a real Worker loop in a thread on `container` with settings `overrides`; stop it on exit."""
+    c = dataclasses.replace(container, settings=container.settings.model_copy(update=overrides))
+    worker = Worker(c, name=f"fault-{uuid.uuid4().hex[:8]}")
+    loop = asyncio.new_event_loop()
+
+    def run() -> None:
+        try:
+            loop.run_until_complete(worker.run())
+            loop.run_until_complete(pipeline.close(worker))
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield worker
+    finally:
+        loop.call_soon_threadsafe(worker.stop)
+        thread.join(timeout=30)
+        assert not thread.is_alive(), "the worker loop did not stop"
