@@ -73,6 +73,9 @@ def audience_rows(
         .select_from(Contact)
         .join(Address, and_(Address.account_id == Contact.account_id, Address.email == Contact.email))
         .where(*where)
+        # OFFSET 0 keeps the subquery from being flattened into the outer SELECT, which would evaluate the
+        # rule (and its EXISTS probes) once per reference to `ok` instead of once per row.
+        .offset(0)
         .subquery("audience")
     )
     ok = inner.c.ok.is_(True) if is_postgres(session) else inner.c.ok == 1
@@ -89,3 +92,53 @@ def audience_rows(
         # eligible() is the rule; skip_reason() only names the clause (a fallback keeps the ledger honest).
         case((ok, None), else_=func.coalesce(inner.c.reason, "ineligible")),
     )
+
+
+def audience_counts(
+    session: Session,
+    *,
+    account_id: int,
+    recipients: Sequence[dict[str, Any]],
+    exclusions: Sequence[dict[str, Any]],
+    topic_id: int | None,
+    list_id: int | None,
+    require_optin: bool,
+    now: datetime,
+) -> tuple[int, int, dict[str, int]]:
+    """(reached, eligible, skipped by reason) the same targets would give at launch, for the editor's count.
+
+    The same joins and the same `eligible()`/`skip_reason()` expressions as audience_rows, counted in the
+    database instead of materialised, so the number shown before sending is the number launch produces.
+    """
+    if not recipients:
+        return 0, 0, {}
+    where: list[ColumnElement[bool]] = [
+        Contact.account_id == account_id,
+        target_conditions(session, account_id, recipients),
+    ]
+    if exclusions:
+        where.append(not_(target_conditions(session, account_id, exclusions)))
+    why = skip_reason(now, topic_id=topic_id, list_id=list_id, require_optin=require_optin)
+    inner = (
+        select(func.coalesce(why, "").label("reason"))
+        .select_from(Contact)
+        .join(Address, and_(Address.account_id == Contact.account_id, Address.email == Contact.email))
+        .where(*where)
+        # OFFSET 0 keeps the subquery from being flattened into the outer SELECT, which would evaluate the
+        # rule (and its EXISTS probes) once per reference to `ok` instead of once per row.
+        .offset(0)
+        .subquery("audience")
+    )
+    stmt = select(inner.c.reason, func.count()).group_by(inner.c.reason)
+    counts = {str(reason): int(n) for reason, n in session.execute(stmt)}
+    reached = sum(counts.values())
+    eligible_now = int(
+        session.execute(
+            select(func.count())
+            .select_from(Contact)
+            .join(Address, and_(Address.account_id == Contact.account_id, Address.email == Contact.email))
+            .where(*where, eligible(now, topic_id=topic_id, list_id=list_id, require_optin=require_optin))
+        ).scalar_one()
+    )
+    skipped = {reason or "ineligible": n for reason, n in counts.items() if reason}
+    return reached, eligible_now, skipped
