@@ -92,6 +92,7 @@ def create_app(container: Container | None = None, *, run_worker: bool = False) 
     for module in ROOT_ROUTERS:
         app.include_router(_router(module))
     app.mount("/api/v1", create_native_api(container))
+    problems.install_prefix_not_found(app, "/api/v1")
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
