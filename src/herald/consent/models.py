@@ -17,7 +17,8 @@ class Address(Base):
     __table_args__ = (UniqueConstraint("account_id", "email"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    # No index of its own: the unique (account_id, email) index serves account_id lookups too.
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     email: Mapped[str] = mapped_column(String(320))
     status: Mapped[str] = mapped_column(String(20), default="unknown", index=True)
     # For a temporary opt-out: when it ends, and the state it returns to then.

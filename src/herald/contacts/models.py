@@ -50,7 +50,8 @@ class Contact(Base):
     __table_args__ = (UniqueConstraint("account_id", "email"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    # No index of its own: the unique (account_id, email) index serves account_id lookups too.
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     email: Mapped[str] = mapped_column(String(320))
     contact_type_id: Mapped[int | None] = mapped_column(
         ForeignKey("contact_types.id", ondelete="SET NULL"), index=True, default=None

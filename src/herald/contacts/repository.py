@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, ColumnElement, Select, String, delete, func, literal, select, text
+from sqlalchemy import ARRAY, ColumnElement, Select, String, delete, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -52,6 +52,9 @@ class ContactRepository:
 
     def delete_contact(self, contact: Contact) -> None:
         """Remove a contact row (its address and consent history stay)."""
+        from herald.sends.models import Delivery  # deliveries have no foreign key to unlink them for us
+
+        self.session.execute(update(Delivery).where(Delivery.contact_id == contact.id).values(contact_id=None))
         self.session.execute(delete(Contact).where(Contact.id == contact.id))
 
     # -- contact types --------------------------------------------------------------------------

@@ -63,11 +63,15 @@ class Delivery(Base):
         Index("ix_deliveries_send_id_status", "send_id", "status"),
     )
 
+    # No foreign keys here: an audience of a million rows is one INSERT … SELECT, and PostgreSQL checks
+    # every foreign key row by row (four checks took longer than the insert itself). Sends and addresses
+    # are never hard-deleted while deliveries point at them (sends are soft-deleted; erasure and contact
+    # deletion unlink deliveries explicitly, see consent.privacy_repository and contacts.repository).
     id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
-    send_id: Mapped[int] = mapped_column(ForeignKey("single_sends.id", ondelete="CASCADE"))
-    address_id: Mapped[int | None] = mapped_column(ForeignKey("addresses.id", ondelete="SET NULL"), index=True)
-    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), default=None)
+    account_id: Mapped[int] = mapped_column()
+    send_id: Mapped[int] = mapped_column()
+    address_id: Mapped[int | None] = mapped_column(index=True)
+    contact_id: Mapped[int | None] = mapped_column(default=None)
     email: Mapped[str | None] = mapped_column(String(320))
     # queued | sending | sent | failed | bounced | suppressed
     status: Mapped[str] = mapped_column(String(20), default="queued")

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 03:49:34.468256
+Create Date: 2026-11-22 04:28:21.803921
 """
 
 from __future__ import annotations
@@ -33,6 +33,32 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_accounts")),
     )
     op.create_table(
+        "deliveries",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("send_id", sa.Integer(), nullable=False),
+        sa.Column("address_id", sa.Integer(), nullable=True),
+        sa.Column("contact_id", sa.Integer(), nullable=True),
+        sa.Column("email", sa.String(length=320), nullable=True),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", herald.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("lease_owner", sa.String(length=64), nullable=True),
+        sa.Column("lease_until", herald.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("token", sa.String(length=32), nullable=False),
+        sa.Column("message_id", sa.String(length=300), nullable=True),
+        sa.Column("sent_at", herald.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_deliveries")),
+        sa.UniqueConstraint("send_id", "address_id", name=op.f("uq_deliveries_send_id_address_id")),
+        sa.UniqueConstraint("token", name=op.f("uq_deliveries_token")),
+    )
+    with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_deliveries_address_id"), ["address_id"], unique=False)
+        batch_op.create_index("ix_deliveries_claim", ["status", "next_attempt_at", "id"], unique=False)
+        batch_op.create_index("ix_deliveries_send_id_status", ["send_id", "status"], unique=False)
+
+    op.create_table(
         "addresses",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("account_id", sa.Integer(), nullable=False),
@@ -49,7 +75,6 @@ def upgrade() -> None:
         sa.UniqueConstraint("account_id", "email", name=op.f("uq_addresses_account_id_email")),
     )
     with op.batch_alter_table("addresses", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_addresses_account_id"), ["account_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_addresses_opted_out_until"), ["opted_out_until"], unique=False)
         batch_op.create_index(batch_op.f("ix_addresses_status"), ["status"], unique=False)
 
@@ -82,6 +107,26 @@ def upgrade() -> None:
     with op.batch_alter_table("contact_types", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_contact_types_account_id"), ["account_id"], unique=False)
 
+    op.create_table(
+        "inbound_messages",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=True),
+        sa.Column("delivery_id", sa.Integer(), nullable=True),
+        sa.Column("kind", sa.String(length=10), nullable=False),
+        sa.Column("outcome", sa.String(length=20), nullable=False),
+        sa.Column("received_at", herald.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("raw", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name=op.f("fk_inbound_messages_account_id_accounts"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["delivery_id"],
+            ["deliveries.id"],
+            name=op.f("fk_inbound_messages_delivery_id_deliveries"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_inbound_messages")),
+    )
     op.create_table(
         "jobs",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -262,7 +307,6 @@ def upgrade() -> None:
         sa.UniqueConstraint("account_id", "email", name=op.f("uq_contacts_account_id_email")),
     )
     with op.batch_alter_table("contacts", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_contacts_account_id"), ["account_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_contacts_contact_type_id"), ["contact_type_id"], unique=False)
 
     op.create_table(
@@ -542,43 +586,35 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_used_nonces_seen_at"), ["seen_at"], unique=False)
 
     op.create_table(
-        "deliveries",
+        "delivery_events",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("account_id", sa.Integer(), nullable=False),
         sa.Column("send_id", sa.Integer(), nullable=False),
-        sa.Column("address_id", sa.Integer(), nullable=True),
-        sa.Column("contact_id", sa.Integer(), nullable=True),
-        sa.Column("email", sa.String(length=320), nullable=True),
-        sa.Column("status", sa.String(length=20), nullable=False),
-        sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("next_attempt_at", herald.db.base.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("lease_owner", sa.String(length=64), nullable=True),
-        sa.Column("lease_until", herald.db.base.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("token", sa.String(length=32), nullable=False),
-        sa.Column("message_id", sa.String(length=300), nullable=True),
-        sa.Column("sent_at", herald.db.base.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("delivery_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("at", herald.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("link_id", sa.Integer(), nullable=True),
+        sa.Column("detail", sa.Text(), nullable=True),
+        sa.Column("ip", sa.String(length=64), nullable=True),
+        sa.Column("user_agent", sa.String(length=500), nullable=True),
         sa.ForeignKeyConstraint(
-            ["account_id"], ["accounts.id"], name=op.f("fk_deliveries_account_id_accounts"), ondelete="CASCADE"
+            ["account_id"], ["accounts.id"], name=op.f("fk_delivery_events_account_id_accounts"), ondelete="CASCADE"
         ),
         sa.ForeignKeyConstraint(
-            ["address_id"], ["addresses.id"], name=op.f("fk_deliveries_address_id_addresses"), ondelete="SET NULL"
+            ["delivery_id"],
+            ["deliveries.id"],
+            name=op.f("fk_delivery_events_delivery_id_deliveries"),
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["contact_id"], ["contacts.id"], name=op.f("fk_deliveries_contact_id_contacts"), ondelete="SET NULL"
+            ["send_id"], ["single_sends.id"], name=op.f("fk_delivery_events_send_id_single_sends"), ondelete="CASCADE"
         ),
-        sa.ForeignKeyConstraint(
-            ["send_id"], ["single_sends.id"], name=op.f("fk_deliveries_send_id_single_sends"), ondelete="CASCADE"
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_deliveries")),
-        sa.UniqueConstraint("send_id", "address_id", name=op.f("uq_deliveries_send_id_address_id")),
-        sa.UniqueConstraint("token", name=op.f("uq_deliveries_token")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_delivery_events")),
     )
-    with op.batch_alter_table("deliveries", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_deliveries_account_id"), ["account_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_deliveries_address_id"), ["address_id"], unique=False)
-        batch_op.create_index("ix_deliveries_claim", ["status", "next_attempt_at", "id"], unique=False)
-        batch_op.create_index("ix_deliveries_send_id_status", ["send_id", "status"], unique=False)
+    with op.batch_alter_table("delivery_events", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_delivery_events_account_id"), ["account_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_delivery_events_delivery_id"), ["delivery_id"], unique=False)
+        batch_op.create_index("ix_delivery_events_send_id_kind", ["send_id", "kind"], unique=False)
 
     op.create_table(
         "optin_records",
@@ -628,69 +664,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_send_links")),
         sa.UniqueConstraint("send_id", "position", name=op.f("uq_send_links_send_id_position")),
     )
-    op.create_table(
-        "delivery_events",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("account_id", sa.Integer(), nullable=False),
-        sa.Column("send_id", sa.Integer(), nullable=False),
-        sa.Column("delivery_id", sa.Integer(), nullable=False),
-        sa.Column("kind", sa.String(length=20), nullable=False),
-        sa.Column("at", herald.db.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("link_id", sa.Integer(), nullable=True),
-        sa.Column("detail", sa.Text(), nullable=True),
-        sa.Column("ip", sa.String(length=64), nullable=True),
-        sa.Column("user_agent", sa.String(length=500), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["account_id"], ["accounts.id"], name=op.f("fk_delivery_events_account_id_accounts"), ondelete="CASCADE"
-        ),
-        sa.ForeignKeyConstraint(
-            ["delivery_id"],
-            ["deliveries.id"],
-            name=op.f("fk_delivery_events_delivery_id_deliveries"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["send_id"], ["single_sends.id"], name=op.f("fk_delivery_events_send_id_single_sends"), ondelete="CASCADE"
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_delivery_events")),
-    )
-    with op.batch_alter_table("delivery_events", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_delivery_events_account_id"), ["account_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_delivery_events_delivery_id"), ["delivery_id"], unique=False)
-        batch_op.create_index("ix_delivery_events_send_id_kind", ["send_id", "kind"], unique=False)
-
-    op.create_table(
-        "inbound_messages",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("account_id", sa.Integer(), nullable=True),
-        sa.Column("delivery_id", sa.Integer(), nullable=True),
-        sa.Column("kind", sa.String(length=10), nullable=False),
-        sa.Column("outcome", sa.String(length=20), nullable=False),
-        sa.Column("received_at", herald.db.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("raw", sa.Text(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["account_id"], ["accounts.id"], name=op.f("fk_inbound_messages_account_id_accounts"), ondelete="CASCADE"
-        ),
-        sa.ForeignKeyConstraint(
-            ["delivery_id"],
-            ["deliveries.id"],
-            name=op.f("fk_inbound_messages_delivery_id_deliveries"),
-            ondelete="SET NULL",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_inbound_messages")),
-    )
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
-    op.drop_table("inbound_messages")
-    with op.batch_alter_table("delivery_events", schema=None) as batch_op:
-        batch_op.drop_index("ix_delivery_events_send_id_kind")
-        batch_op.drop_index(batch_op.f("ix_delivery_events_delivery_id"))
-        batch_op.drop_index(batch_op.f("ix_delivery_events_account_id"))
-
-    op.drop_table("delivery_events")
     op.drop_table("send_links")
     with op.batch_alter_table("optin_records", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_optin_records_subscription_id"))
@@ -698,13 +676,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_optin_records_account_id"))
 
     op.drop_table("optin_records")
-    with op.batch_alter_table("deliveries", schema=None) as batch_op:
-        batch_op.drop_index("ix_deliveries_send_id_status")
-        batch_op.drop_index("ix_deliveries_claim")
-        batch_op.drop_index(batch_op.f("ix_deliveries_address_id"))
-        batch_op.drop_index(batch_op.f("ix_deliveries_account_id"))
+    with op.batch_alter_table("delivery_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_delivery_events_send_id_kind")
+        batch_op.drop_index(batch_op.f("ix_delivery_events_delivery_id"))
+        batch_op.drop_index(batch_op.f("ix_delivery_events_account_id"))
 
-    op.drop_table("deliveries")
+    op.drop_table("delivery_events")
     with op.batch_alter_table("used_nonces", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_used_nonces_seen_at"))
 
@@ -746,7 +723,6 @@ def downgrade() -> None:
     op.drop_table("credentials")
     with op.batch_alter_table("contacts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_contacts_contact_type_id"))
-        batch_op.drop_index(batch_op.f("ix_contacts_account_id"))
 
     op.drop_table("contacts")
     with op.batch_alter_table("webhooks", schema=None) as batch_op:
@@ -782,6 +758,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_jobs_due")
 
     op.drop_table("jobs")
+    op.drop_table("inbound_messages")
     with op.batch_alter_table("contact_types", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_contact_types_account_id"))
 
@@ -793,8 +770,13 @@ def downgrade() -> None:
     with op.batch_alter_table("addresses", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_addresses_status"))
         batch_op.drop_index(batch_op.f("ix_addresses_opted_out_until"))
-        batch_op.drop_index(batch_op.f("ix_addresses_account_id"))
 
     op.drop_table("addresses")
+    with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.drop_index("ix_deliveries_send_id_status")
+        batch_op.drop_index("ix_deliveries_claim")
+        batch_op.drop_index(batch_op.f("ix_deliveries_address_id"))
+
+    op.drop_table("deliveries")
     op.drop_table("accounts")
     # ### end Alembic commands ###
