@@ -23,12 +23,12 @@ from pathlib import Path
 from sqlalchemy import Engine, bindparam, text
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import emit, load, scratch_db  # noqa: E402
+from common import emit, scratch_db  # noqa: E402
 
 from herald.accounts.service import AccountService  # noqa: E402
 from herald.consent.models import Topic  # noqa: E402
-from herald.container import Container  # noqa: E402
 from herald.contacts.models import ContactType  # noqa: E402
+from herald.container import Container  # noqa: E402
 from herald.db.base import UTCDateTime  # noqa: E402
 from herald.db.migrate import upgrade  # noqa: E402
 from herald.sends.launcher import launch_one  # noqa: E402
