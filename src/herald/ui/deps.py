@@ -218,6 +218,9 @@ class UiRoute(APIRoute):
                 return await handler(request)
             except (HeraldError, LoginRequired, CsrfRefused) as exc:
                 return _error_page(request, exc)
+            finally:
+                # Forms read by current_ui_user (uploads included) are ours to close, not FastAPI's.
+                await request.close()
 
         return route
 
