@@ -153,7 +153,9 @@ async def change_status(request: Request, address_id: int, ui: UiDep) -> Respons
         try:
             consent.transition(addr, status, until=until, reason=reason)
         except NotAllowed as exc:
-            refusal = f"Refused: {addr.email} cannot go from {exc.current_status} to {status}. {exc.message}."
+            refusal = (
+                f"Refused: {addr.email} cannot go from {exc.current_status} to {status} (the consent rules forbid it)."
+            )
         except Invalid as exc:
             refusal = f"Refused: {exc.reason} ({exc.field})."
     if refusal is None:
