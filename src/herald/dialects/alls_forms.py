@@ -88,7 +88,7 @@ async def read_fields(request: Request) -> Fields:
     if ctype.startswith("application/json"):
         try:
             data = json.loads(body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
             raise MalformedBody(str(exc)) from exc
         if not isinstance(data, dict):
             raise MalformedBody("a JSON body must be an object")

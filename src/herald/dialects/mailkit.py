@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import xmlrpc.client
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -27,6 +28,7 @@ from herald.consent.models import Address
 from herald.consent.service import ConsentService
 from herald.container import Container
 from herald.db.base import utcnow
+from herald.db.engine import read_only
 from herald.dialects.common import BodyTooLarge, MalformedBody, container_of, dialect_actor, in_thread, read_body
 from herald.errors import Invalid, NotAllowed, NotFound, RateLimited, Unauthorized
 
@@ -185,7 +187,9 @@ def _run(container: Container, request: Request, call: Call) -> Status | Unsubsc
         raise MailkitError(UNAUTHORIZED)
     if not isinstance(call.client_md5, str) or not call.client_md5:
         raise MailkitError(UNAUTHORIZED)
-    with container.transaction() as session:
+    # getstatus only reads: on SQLite it need not queue behind writers for the write lock.
+    mode: AbstractContextManager[None] = read_only() if call.function == GETSTATUS else nullcontext()
+    with mode, container.transaction() as session:
         try:
             auth = AccountService(session, container.cipher).authenticate_mailkit(
                 str(int(str(client_id).strip())), call.client_md5
@@ -207,7 +211,7 @@ def _run(container: Container, request: Request, call: Call) -> Status | Unsubsc
 def _parse_json(body: bytes) -> Call:
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         raise MalformedBody(str(exc)) from exc
     if not isinstance(data, dict) or not isinstance(data.get("function"), str):
         raise MalformedBody("not a Mailkit call")

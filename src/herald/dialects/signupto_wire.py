@@ -65,7 +65,7 @@ def parse_json_body(body: bytes) -> dict[str, Any]:
         return {}
     try:
         value = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
         raise WireError(400, "Malformed JSON body") from None
     if not isinstance(value, dict):
         raise WireError(400, "The JSON body must be an object")
