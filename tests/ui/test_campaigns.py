@@ -257,14 +257,14 @@ def test_running_send_shows_live_progress_then_stats_and_recipients(
     with container.transaction() as s:
         first = s.scalars(select(Delivery.id).where(Delivery.send_id == send_id, Delivery.status == "queued")).first()
         s.execute(update(Delivery).where(Delivery.id == first).values(status="sent", sent_at=func.now()))
-    fragment = ui_client.get(f"/ui/sends/{send_id}/progress?running=1", headers={"HX-Request": "true"})
+    fragment = ui_client.get(f"/ui/sends/{send_id}/progress?seen=2", headers={"HX-Request": "true"})
     assert 'aria-valuenow="50"' in fragment.text and "HX-Refresh" not in fragment.headers
     with container.transaction() as s:
         s.execute(
             update(Delivery).where(Delivery.send_id == send_id, Delivery.status == "queued").values(status="bounced")
         )
         s.execute(update(SingleSend).where(SingleSend.id == send_id).values(status=3))
-    fragment = ui_client.get(f"/ui/sends/{send_id}/progress?running=1", headers={"HX-Request": "true"})
+    fragment = ui_client.get(f"/ui/sends/{send_id}/progress?seen=2", headers={"HX-Request": "true"})
     assert fragment.headers.get("HX-Refresh") == "true" and 'aria-valuenow="100"' in fragment.text
     page = ui_client.get(f"/ui/sends/{send_id}")
     assert "every 1s" not in page.text

@@ -11,6 +11,7 @@ from herald.errors import HeraldError
 from herald.templates.models import Message
 from herald.templates.service import MessageService
 from herald.ui.campaigns.editor import pickers
+from herald.ui.campaigns.forms import FormDep
 from herald.ui.campaigns.repository import CampaignPagesRepository
 from herald.ui.deps import UiContext, UiDep, form_int, form_text, redirect, render, ui_router
 
@@ -71,9 +72,9 @@ def new_message(request: Request, ui: UiDep) -> Response:
 
 
 @router.post("/ui/messages/new", response_class=HTMLResponse)
-async def create_message(request: Request, ui: UiDep) -> Response:
+def create_message(request: Request, ui: UiDep, form: FormDep) -> Response:
     """Create a message; refusals are shown on the form and nothing is saved."""
-    values = _read(await request.form())
+    values = _read(form)
     try:
         message = MessageService(ui.session, ui.actor).create(
             values["name"],
@@ -97,11 +98,11 @@ def edit_message(request: Request, message_id: int, ui: UiDep) -> Response:
 
 
 @router.post("/ui/messages/{message_id}", response_class=HTMLResponse)
-async def update_message(request: Request, message_id: int, ui: UiDep) -> Response:
+def update_message(request: Request, message_id: int, ui: UiDep, form: FormDep) -> Response:
     """Save a message; a locked one is refused by the service and the refusal shown (nothing changes)."""
     svc = MessageService(ui.session, ui.actor)
     message = svc.get_message(message_id)
-    values = _read(await request.form())
+    values = _read(form)
     try:
         svc.update(
             message_id,

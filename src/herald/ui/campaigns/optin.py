@@ -12,6 +12,7 @@ from herald.optin.models import OptinRule
 from herald.optin.service import OptinRuleService, RuleFilter
 from herald.templates.models import Message
 from herald.templates.service import MessageService
+from herald.ui.campaigns.forms import FormDep
 from herald.ui.campaigns.repository import CampaignPagesRepository
 from herald.ui.deps import UiContext, UiDep, form_int, form_text, redirect, render, ui_router
 
@@ -56,9 +57,8 @@ def rule_list(request: Request, ui: UiDep) -> Response:
 
 
 @router.post("/ui/optin", response_class=HTMLResponse)
-async def create_rule(request: Request, ui: UiDep) -> Response:
+def create_rule(request: Request, ui: UiDep, form: FormDep) -> Response:
     """Create a rule; the service's refusals (a second rule for a list, a non-opt-in message) are shown."""
-    form = await request.form()
     values: dict[str, Any] = {
         "name": form_text(form, "name"),
         "list": form_text(form, "list"),
@@ -89,11 +89,10 @@ def edit_rule(request: Request, rule_id: int, ui: UiDep) -> Response:
 
 
 @router.post("/ui/optin/{rule_id}", response_class=HTMLResponse)
-async def update_rule(request: Request, rule_id: int, ui: UiDep) -> Response:
+def update_rule(request: Request, rule_id: int, ui: UiDep, form: FormDep) -> Response:
     """Change name, message or paused; refusals (not the owner, an unusable message) are shown."""
     svc = OptinRuleService(ui.session, ui.actor)
     rule = svc.get(rule_id)
-    form = await request.form()
     values: dict[str, Any] = {
         "name": form_text(form, "name"),
         "message_id": form_int(form, "message_id"),

@@ -16,6 +16,7 @@ from herald.sends.schemas import ScheduleIn
 from herald.sends.service import SendService, parse_targets
 from herald.sends.stats import NOT_TRIGGERED, stats_for
 from herald.ui.campaigns import editor
+from herald.ui.campaigns.forms import FormDep
 from herald.ui.campaigns.preview import render_preview
 from herald.ui.campaigns.repository import CampaignPagesRepository
 from herald.ui.deps import UiContext, UiDep, redirect, render, ui_router
@@ -88,9 +89,8 @@ def new_send(request: Request, ui: UiDep) -> Response:
 
 
 @router.post("/ui/sends/new", response_class=HTMLResponse)
-async def create_send(request: Request, ui: UiDep) -> Response:
+def create_send(request: Request, ui: UiDep, form: FormDep) -> Response:
     """Create the send (a draft, ready now, or scheduled); refusals are shown on the editor, nothing saved."""
-    form = await request.form()
     try:
         fields = editor.read_form(form)
         send = SendService(ui.session, ui.actor).create(editor.as_send_in(fields))
@@ -123,11 +123,10 @@ def edit_send(request: Request, send_id: int, ui: UiDep) -> Response:
 
 
 @router.post("/ui/sends/{send_id}/edit", response_class=HTMLResponse)
-async def update_send(request: Request, send_id: int, ui: UiDep) -> Response:
+def update_send(request: Request, send_id: int, ui: UiDep, form: FormDep) -> Response:
     """Save the editor; the service refuses a send that has started, and the refusal is shown."""
     svc = SendService(ui.session, ui.actor)
     send = svc.get(send_id)
-    form = await request.form()
     try:
         fields = editor.read_form(form)
         send = svc.update(send, editor.as_patch(fields))
@@ -139,21 +138,24 @@ async def update_send(request: Request, send_id: int, ui: UiDep) -> Response:
 
 
 @router.post("/ui/sends/preview", response_class=HTMLResponse)
-async def preview(request: Request, ui: UiDep) -> Response:
-    """The editor's live preview: the message as the pipeline renders it for a sample contact (an htmx fragment)."""
-    form = await request.form()
+def preview(request: Request, ui: UiDep, form: FormDep) -> Response:
+    """The editor's live pane: the message as the pipeline renders it for a sample contact, plus the eligible count.
+
+    One request refreshes both (the count as an out-of-band swap), so typing never races two requests.
+    """
     repo = SendRepository(ui.session)
     aid = ui.actor.account_id
     try:
         fields = editor.read_form(form)
     except Invalid as exc:
-        return render(request, "campaigns/_preview.html", preview=None, error=str(exc))
+        audience = editor.Audience(0, 0, {}, error=str(exc))
+        return render(request, "campaigns/_preview.html", preview=None, error=str(exc), audience=audience)
+    audience = editor.eligible_count(ui.session, ui.actor, fields)
     html = fields["template_html"]
     if html is None:
         template = repo.template(aid, fields["template_id"])
         html = template.html if template is not None and not template.is_blank else ""
     sender = repo.sender(aid, fields["sender_id"]) if fields["sender_id"] is not None else None
-    sample = _sample_contact(ui, fields)
     try:
         result = render_preview(
             ui.container,
@@ -161,11 +163,11 @@ async def preview(request: Request, ui: UiDep) -> Response:
             preheader=fields["preheader"],
             html=html,
             sender=sender,
-            sample=sample,
+            sample=_sample_contact(ui, fields),
         )
     except HeraldError as exc:
-        return render(request, "campaigns/_preview.html", preview=None, error=str(exc))
-    return render(request, "campaigns/_preview.html", preview=result, error=None)
+        return render(request, "campaigns/_preview.html", preview=None, error=str(exc), audience=audience)
+    return render(request, "campaigns/_preview.html", preview=result, error=None, audience=audience)
 
 
 def _sample_contact(ui: UiContext, fields: dict[str, Any]) -> Contact | None:
@@ -184,9 +186,8 @@ def _sample_contact(ui: UiContext, fields: dict[str, Any]) -> Contact | None:
 
 
 @router.post("/ui/sends/count", response_class=HTMLResponse)
-async def count(request: Request, ui: UiDep) -> Response:
+def count(request: Request, ui: UiDep, form: FormDep) -> Response:
     """The eligible count of the editor's targets, by the consent rule (an htmx fragment)."""
-    form = await request.form()
     try:
         fields = editor.read_form(form)
     except Invalid as exc:
@@ -211,6 +212,7 @@ def send_page(request: Request, send_id: int, ui: UiDep, status: str = "", page:
         title=send.name,
         send=send,
         label=status_label(send),
+        live=is_live(send),
         stats=stats_for(ui.session, [send.id])[send.id],
         progress=_progress(ui, send),
         deliveries=deliveries,
@@ -238,12 +240,18 @@ def _target_names(ui: UiContext, targets: list[dict[str, Any]] | None) -> list[s
     return [names.get(f"{t['table']}{t['id']}", f"{t['table']}{t['id']} (deleted)") for t in targets or []]
 
 
+def is_live(send: SingleSend) -> bool:
+    """Whether the send's page should poll: it is sending, or about to start sending."""
+    starting = send.status == STATUS_READY and send.schedule_type == 0 and not send.paused
+    return send.status == STATUS_RUNNING or starting
+
+
 @router.get("/ui/sends/{send_id}/progress", response_class=HTMLResponse)
-def progress(request: Request, send_id: int, ui: UiDep) -> Response:
-    """The progress fragment htmx polls while a send runs; once it stops running the whole page reloads."""
+def progress(request: Request, send_id: int, ui: UiDep, seen: int | None = None) -> Response:
+    """The progress fragment htmx polls; once the status differs from the page's (`seen`) the page reloads."""
     send = SendService(ui.session, ui.actor).get(send_id)
-    response = render(request, "campaigns/_progress.html", send=send, progress=_progress(ui, send))
-    if send.status != STATUS_RUNNING and request.query_params.get("running") == "1":
+    response = render(request, "campaigns/_progress.html", send=send, progress=_progress(ui, send), live=is_live(send))
+    if seen is not None and send.status != seen:
         response.headers["HX-Refresh"] = "true"
     return response
 
