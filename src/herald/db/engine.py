@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, QueuePool
+
+# Set by `read_only()`: SQLite transactions begun meanwhile take no write lock (see make_engine).
+_READ_ONLY: ContextVar[bool] = ContextVar("herald_read_only", default=False)
+
+
+@contextmanager
+def read_only() -> Iterator[None]:
+    """Mark the transactions begun inside as reads, so on SQLite they do not queue for the write lock.
+
+    Only for work that never writes: a deferred SQLite transaction that tries to write after another
+    writer committed fails at once instead of waiting (PostgreSQL ignores the mark).
+    """
+    token = _READ_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _READ_ONLY.reset(token)
 
 
 def normalise_url(url: str) -> str:
@@ -25,7 +45,13 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, poolclass=NullPool)
+        memory = not parsed.database or parsed.database == ":memory:"
+        # A pool of file connections: reconnecting and re-running the PRAGMAs cost ~2 ms per transaction.
+        # pysqlite connections may cross threads (check_same_thread=False); the pool hands each to one at a time.
+        pool: dict[str, Any] = (
+            {"poolclass": NullPool} if memory else {"poolclass": QueuePool, "pool_size": pool_size, "max_overflow": 20}
+        )
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -41,7 +67,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("BEGIN" if _READ_ONLY.get() else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
