@@ -13,7 +13,6 @@ JSON line per endpoint: req/s, p50/p99 latency, the ratio to the bare app.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import subprocess
