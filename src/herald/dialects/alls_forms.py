@@ -13,9 +13,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
-from starlette.types import Message
 
-from herald.dialects.common import MalformedBody, read_body
+from herald.dialects.common import MalformedBody, multipart_items, read_body
 
 _ARRAY_KEY = re.compile(r"^([^\[\]]+)\[(\d*)\]$")
 
@@ -94,7 +93,7 @@ async def read_fields(request: Request) -> Fields:
             raise MalformedBody("a JSON body must be an object")
         items.extend(data.items())
     elif ctype.startswith("multipart/form-data"):
-        items.extend(await _multipart(request, body))
+        items.extend(await multipart_items(request, body))
     else:
         try:
             text = body.decode("utf-8")
@@ -102,25 +101,6 @@ async def read_fields(request: Request) -> Fields:
             text = body.decode("latin-1")
         items.extend(parse_qsl(text, keep_blank_values=True))
     return Fields(items)
-
-
-async def _multipart(request: Request, body: bytes) -> list[tuple[str, Any]]:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    try:
-        form = await Request(request.scope, replay).form()
-    except Exception as exc:  # any multipart parser failure is a malformed body to the client
-        raise MalformedBody(str(exc)) from exc
-    items = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
-    await form.close()
-    return items
 
 
 # -- Laravel's wording ----------------------------------------------------------------------------

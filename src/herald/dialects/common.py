@@ -55,28 +55,33 @@ async def read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
+async def multipart_items(request: Request, body: bytes) -> list[tuple[str, str]]:
+    """The text fields of an already-read multipart body, in order (files ignored)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    try:
+        form = await Request(request.scope, replay).form()
+    except Exception as exc:  # any multipart parser failure is a malformed body to the client
+        raise MalformedBody(str(exc)) from exc
+    items = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+    await form.close()
+    return items
+
+
 async def parse_form(request: Request, body: bytes) -> dict[str, str]:
     """Form fields of a urlencoded or multipart body (files ignored); the first value of a repeated key wins."""
     ctype = request.headers.get("content-type", "").lower()
     fields: dict[str, str] = {}
     if ctype.startswith("multipart/form-data"):
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if sent:
-                return {"type": "http.disconnect"}
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        try:
-            form = await Request(request.scope, replay).form()
-        except Exception as exc:  # any multipart parser failure is a malformed body to the client
-            raise MalformedBody(str(exc)) from exc
-        for key, value in form.multi_items():
-            if isinstance(value, str):
-                fields.setdefault(key, value)
-        await form.close()
+        for key, value in await multipart_items(request, body):
+            fields.setdefault(key, value)
         return fields
     try:
         text = body.decode("utf-8")
