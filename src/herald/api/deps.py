@@ -27,14 +27,8 @@ def db_session(request: Request) -> Iterator[Session]:
 
     Runs with scope="function" so the commit happens before the response is sent (read-your-writes).
     """
-    container = get_container(request)
-    with container.sessions() as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    with get_container(request).transaction() as session:
+        yield session
 
 
 SessionDep = Annotated[Session, Depends(db_session, scope="function")]
