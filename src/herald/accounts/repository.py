@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from functools import cache
+
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
 
 from herald.accounts.models import Account, Credential, User, UserCategoryGrant
 
@@ -47,6 +50,12 @@ class AccountRepository:
         stmt = select(Credential).where(Credential.kind == kind, Credential.key_id == key_id)
         return self.session.scalars(stmt).first()
 
+    def credential_check(self, kind: str, key_id: str) -> tuple[int, int, str, int | None, bool] | None:
+        """One Core read for a hot authentication path: credential id, account id, secret hash, account
+        exists (id or None), and whether its user (if it has one) exists in the same account."""
+        row = self.session.connection().execute(_credential_check(), {"kind": kind, "key_id": key_id}).first()
+        return None if row is None else (row[0], row[1], row[2], row[3], bool(row[4]))
+
     def credentials_of_user(self, user_id: int) -> list[Credential]:
         """Every credential a user holds."""
         return list(self.session.scalars(select(Credential).where(Credential.user_id == user_id)))
@@ -55,3 +64,22 @@ class AccountRepository:
         """Categories a user may use under folder restrictions."""
         stmt = select(UserCategoryGrant.category_id).where(UserCategoryGrant.user_id == user_id)
         return set(self.session.scalars(stmt))
+
+
+@cache
+def _credential_check() -> Executable:
+    # Built once: constructing the expression cost as much as running it on a hot path.
+    user_ok = and_(User.id == Credential.user_id, User.account_id == Credential.account_id)
+    return (
+        select(
+            Credential.id,
+            Credential.account_id,
+            Credential.secret_hash,
+            Account.id,
+            Credential.user_id.is_(None) | User.id.is_not(None),
+        )
+        .outerjoin(Account, Account.id == Credential.account_id)
+        .outerjoin(User, user_ok)
+        .where(Credential.kind == bindparam("kind"), Credential.key_id == bindparam("key_id"))
+        .limit(1)
+    )

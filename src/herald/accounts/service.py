@@ -160,6 +160,16 @@ class AccountService:
             raise Unauthorized("Authentication failed")
         return Authenticated(account=account, credential=cred, user=user)
 
+    def verify_mailkit(self, client_id: str, client_md5: str) -> tuple[int, int]:
+        """Mailkit client_id + client_md5 checked like authenticate_mailkit, for read-only calls on a hot path:
+        (credential id, account id) from one Core query, without loading the account and user objects."""
+        row = self.repo.credential_check(MAILKIT, client_id)
+        # Hash and compare even when the key id is unknown, as _check does.
+        stored = row[2] if row is not None else "0" * 64
+        if not secret_matches(client_md5, stored) or row is None or row[3] is None or not row[4]:
+            raise Unauthorized("Authentication failed")
+        return row[0], row[1]
+
     def authenticate_token(self, token: str) -> Authenticated:
         """A native API bearer token."""
         return self._check(NATIVE, _lookup_id(token), token)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import Select, bindparam, delete, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
 
 from herald.consent.models import Address, ConsentEvent, Suppression, Topic, TopicUnsubscribe
 from herald.consent.rules import OPTED_OUT
@@ -28,6 +30,29 @@ class ConsentRepository:
         """The address with this id in the account, or None."""
         addr = self.session.get(Address, address_id)
         return addr if addr is not None and addr.account_id == account_id else None
+
+    def address_state(
+        self, account_id: int, *, email: str | None = None, address_id: int | None = None
+    ) -> Address | None:
+        """A detached Address holding only what a status read needs (id, email, status, opt-out dates), found
+        by normalised email or id within the account: one Core query, no identity-map work (hot read paths)."""
+        stmt, value = (_address_state(True), email) if email is not None else (_address_state(False), address_id)
+        row = self.session.connection().execute(stmt, {"account_id": account_id, "key": value}).first()
+        if row is None:
+            return None
+        return Address(
+            id=row[0],
+            account_id=account_id,
+            email=row[1],
+            status=row[2],
+            opted_out_until=row[3],
+            status_before_optout=row[4],
+        )
+
+    def topic_flags(self, account_id: int, address_id: int, *, enabled_only: bool = False) -> list[tuple[Any, ...]]:
+        """The account's topics by id as (id, name, description, enabled, unsubscribed) in one query."""
+        params = {"account_id": account_id, "address_id": address_id}
+        return [tuple(r) for r in self.session.connection().execute(_topic_flags(enabled_only), params)]
 
     def lock_address(self, address: Address) -> Address:
         """Re-read an address with a row lock (PostgreSQL), so concurrent transitions serialise."""
@@ -112,3 +137,24 @@ class ConsentRepository:
     def topics_query(self, account_id: int) -> Select[Any]:
         """Select of the account's topics, for paging."""
         return select(Topic).where(Topic.account_id == account_id)
+
+
+# Hot read statements, built once (constructing them cost as much as running them).
+@cache
+def _address_state(by_email: bool) -> Executable:
+    cols = (Address.id, Address.email, Address.status, Address.opted_out_until, Address.status_before_optout)
+    key = Address.email if by_email else Address.id
+    return select(*cols).where(Address.account_id == bindparam("account_id"), key == bindparam("key")).limit(1)
+
+
+@cache
+def _topic_flags(enabled_only: bool) -> Executable:
+    left = select(TopicUnsubscribe.topic_id).where(
+        TopicUnsubscribe.address_id == bindparam("address_id"), TopicUnsubscribe.topic_id == Topic.id
+    )
+    stmt = select(Topic.id, Topic.name, Topic.description, Topic.enabled, left.exists()).where(
+        Topic.account_id == bindparam("account_id")
+    )
+    if enabled_only:
+        stmt = stmt.where(Topic.enabled.is_(True))
+    return stmt.order_by(Topic.id)

@@ -15,6 +15,7 @@ from sqlalchemy.pool import NullPool, QueuePool
 
 # Set by `read_only()`: SQLite transactions begun meanwhile take no write lock (see make_engine).
 _READ_ONLY: ContextVar[bool] = ContextVar("herald_read_only", default=False)
+SQLITE_POOL_SIZE = 40
 
 
 @contextmanager
@@ -48,8 +49,12 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         memory = not parsed.database or parsed.database == ":memory:"
         # A pool of file connections: reconnecting and re-running the PRAGMAs cost ~2 ms per transaction.
         # pysqlite connections may cross threads (check_same_thread=False); the pool hands each to one at a time.
+        # As many kept connections as the server's thread pool has threads (anyio's default limit is 40): with
+        # fewer, every overflow connection was opened, PRAGMA'd and closed again per request under load.
         pool: dict[str, Any] = (
-            {"poolclass": NullPool} if memory else {"poolclass": QueuePool, "pool_size": pool_size, "max_overflow": 20}
+            {"poolclass": NullPool}
+            if memory
+            else {"poolclass": QueuePool, "pool_size": max(pool_size, SQLITE_POOL_SIZE), "max_overflow": 20}
         )
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
 
