@@ -7,10 +7,7 @@ A second test reads the sent mail in the maildir outbox. SQLite only, to keep th
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,52 +20,14 @@ from tests.conftest import LiveServer
 from tests.sends.factory import World, actor, send_in, world
 from tests.ui.conftest import PASSWORD, set_password
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 TIMEOUT_MS = 30_000
 
 
-@pytest.fixture(scope="module")
-def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """Browser tests run on SQLite only (the PostgreSQL paths are covered by the TestClient tests)."""
-    return f"sqlite:///{tmp_path_factory.mktemp('e2e-db')}/herald.db"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Debian's chromium, never a downloaded browser; missing: a loud skip, or a failure in CI."""
-    if not (os.path.exists(CHROMIUM) and shutil.which(CHROMIUM)):
-        message = f"!!! {CHROMIUM} is not installed: browser tests cannot run (apt-get install chromium)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    """A fresh browser context (its own cookies) with a desktop-sized page."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert errors == [], f"JavaScript errors on the page: {errors}"
+def page(browser_page: Any) -> Any:
+    """The shared browser page of tests/e2e/conftest.py (one Playwright instance for the whole session)."""
+    return browser_page
 
 
 def expect(locator: Any) -> Any:
