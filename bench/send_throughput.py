@@ -1,6 +1,6 @@
 """Send throughput: Herald's worker from `running` to `completed` vs a bare aiosmtplib loop, same sink, same run.
 
-    python bench/send_throughput.py [-n 5000] [--pool 8] [--db sqlite|postgresql://…] [--sink auto|smtp-sink|aiosmtpd]
+    python bench/send_throughput.py [-n 5000] [--pool 8] [--db sqlite|pg|ADMIN_URL] [--sink auto|smtp-sink|aiosmtpd]
 
 The sink is Postfix's smtp-sink when installed (`apt-get install -y postfix`), else an aiosmtpd server in a
 subprocess. The floor sends N pre-built ~5 KB messages over `--pool` persistent connections; Herald renders
@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
 import aiosmtplib
@@ -36,6 +37,9 @@ from herald.sends.models import STATUS_COMPLETED, STATUS_RUNNING, Delivery, Sing
 from herald.settings import Settings
 from herald.templates.models import Sender
 from herald.worker import Worker, load_features
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import scratch_db  # noqa: E402
 
 PARAGRAPH = (
     "<p style='margin:0 0 12px'>Dear ((first_name|customer)), our spring collection is here. Browse the "
@@ -226,7 +230,9 @@ def main() -> None:
         loop_name = "asyncio"
     sink, port, sink_name = start_sink(args.sink)
     tmp = Path(tempfile.mkdtemp(prefix="herald-bench-"))
-    db_url = f"sqlite:///{tmp}/herald.db" if args.db == "sqlite" else args.db
+    scratch = ExitStack()
+    # A PostgreSQL run gets a fresh database, dropped afterwards (never tables left in the admin database).
+    db_url = f"sqlite:///{tmp}/herald.db" if args.db == "sqlite" else scratch.enter_context(scratch_db(args.db))
     settings = Settings(
         database_url=db_url,
         smtp_url=f"smtp://127.0.0.1:{port}?pool={args.pool}",
@@ -238,8 +244,8 @@ def main() -> None:
         dkim_selector="s1" if args.dkim else None,
         dkim_private_key_path=args.dkim,
     )
+    container = Container.build(settings)
     try:
-        container = Container.build(settings)
         upgrade(container.engine)
         send_id = prepare(container, args.n)
         same = sample_message(container, send_id)
@@ -272,6 +278,9 @@ def main() -> None:
         sink.kill()
         sink.wait()
         shutil.rmtree(tmp, ignore_errors=True)
+        if args.db != "sqlite":
+            container.engine.dispose()
+        scratch.close()
 
 
 if __name__ == "__main__":
