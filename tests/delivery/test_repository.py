@@ -1,0 +1,44 @@
+"""Claiming deliveries: expired leases first, then due rows (fresh and retry-due) by id, never the not-yet-due."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from herald.container import Container
+from herald.db.base import utcnow
+from herald.delivery.repository import DeliveryRepository
+from herald.sends.models import Delivery
+from tests.sends.test_pipeline import _make_send
+
+
+def _ids(container: Container, send_id: int) -> list[int]:
+    with container.sessions() as session:
+        return list(session.scalars(select(Delivery.id).where(Delivery.send_id == send_id).order_by(Delivery.id)))
+
+
+def _claim(container: Container, owner: str, limit: int) -> list[int]:
+    now = utcnow()
+    with container.transaction() as session:
+        return DeliveryRepository(session).claim(owner, limit=limit, now=now, lease_until=now + timedelta(seconds=60))
+
+
+def test_claim_merges_fresh_and_retry_due_rows_by_id_after_expired_leases(container: Container) -> None:
+    send_id, _ = _make_send(container, 7)
+    ids = _ids(container, send_id)
+    now = utcnow()
+    with container.transaction() as session:
+        due = update(Delivery).where(Delivery.id.in_([ids[1], ids[3]])).values(next_attempt_at=now - timedelta(hours=1))
+        session.execute(due)
+        later = update(Delivery).where(Delivery.id == ids[2]).values(next_attempt_at=now + timedelta(hours=1))
+        session.execute(later)
+        expired = update(Delivery).where(Delivery.id == ids[6])
+        session.execute(expired.values(status="sending", lease_owner="gone", lease_until=now - timedelta(minutes=1)))
+
+    assert _claim(container, "w1", 3) == [ids[6], ids[0], ids[1]]
+    assert _claim(container, "w1", 10) == [ids[3], ids[4], ids[5]]  # ids[2] is not due yet
+    assert _claim(container, "w1", 10) == []
+    with container.sessions() as session:
+        rows = dict(session.execute(select(Delivery.id, Delivery.lease_owner).where(Delivery.send_id == send_id)).all())
+    assert rows[ids[2]] is None and all(rows[i] == "w1" for i in ids if i != ids[2])
