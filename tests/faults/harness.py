@@ -30,9 +30,9 @@ from herald.db.base import utcnow
 from herald.sends import pipeline
 from herald.sends.models import STATUS_RUNNING, Delivery, SingleSend
 from herald.settings import Settings
-from herald.templates.models import Sender
 from herald.worker import Worker
 from tests.conftest import free_port, make_account
+from tests.sends.factory import sender_and_send
 
 HTML = '<html><body><h1>Hello ((first_name|friend))</h1><a href="https://shop.example/sale">Sale</a></body></html>'
 
@@ -53,20 +53,14 @@ def bulk_send(container: Container, n: int) -> BulkSend:
     emails = [f"r{i:05d}@example.org" for i in range(n)]
     now = utcnow()
     with container.transaction() as session:
-        sender = Sender(account_id=account_id, from_email="news@shop.example", from_name="Shop", address="1 Main St")
-        session.add(sender)
-        session.flush()
-        send = SingleSend(
-            account_id=account_id,
-            utr=str(uuid.uuid4()),
+        send = sender_and_send(
+            session,
+            account_id,
             name="Fault test",
             subject="Hi ((first_name|there))",
             template_html=HTML,
-            sender_id=sender.id,
             status=STATUS_RUNNING,
         )
-        session.add(send)
-        session.flush()
         base = {"account_id": account_id, "created_at": now, "updated_at": now}
         session.execute(insert(Address), [{**base, "email": e, "status": "unknown"} for e in emails])
         session.execute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 from herald.actor import Actor
 from herald.consent.models import Address, Topic, TopicUnsubscribe
 from herald.contacts.models import Contact, ContactType, Segment
+from herald.sends.models import SingleSend
 from herald.sends.schemas import SendIn
 from herald.templates.models import Sender
 
@@ -91,3 +93,14 @@ def send_in(w: World, **overrides: Any) -> SendIn:
     }
     body.update(overrides)
     return SendIn(**body)
+
+
+def sender_and_send(session: Session, account_id: int, **fields: Any) -> SingleSend:
+    """A sender ("Shop", news@shop.example) and a send from it, written directly (for pipeline and fault tests)."""
+    sender = Sender(account_id=account_id, from_email="news@shop.example", from_name="Shop", address="1 Main St")
+    session.add(sender)
+    session.flush()
+    send = SingleSend(account_id=account_id, utr=str(uuid.uuid4()), sender_id=sender.id, **fields)
+    session.add(send)
+    session.flush()
+    return send

@@ -31,9 +31,9 @@ from herald.security import new_hex
 from herald.sends import pipeline
 from herald.sends.models import STATUS_COMPLETED, STATUS_RUNNING, Delivery, DeliveryEvent, SendLink, SingleSend
 from herald.settings import Settings
-from herald.templates.models import Sender
 from herald.worker import Worker
 from tests.conftest import make_account
+from tests.sends.factory import sender_and_send
 
 HTML = (
     "<html><head><style>h1 { color: #123456 }</style></head><body><h1>Hello ((first_name|friend))</h1>"
@@ -52,21 +52,15 @@ def _make_send(
     account_id = make_account(container, f"acct-{uuid.uuid4().hex[:6]}")["account_id"]
     emails = [f"r{i}@example.org" for i in range(n)]
     with container.transaction() as session:
-        sender = Sender(account_id=account_id, from_email="news@shop.example", from_name="Shop", address="1 Main St")
-        session.add(sender)
-        session.flush()
-        send = SingleSend(
-            account_id=account_id,
-            utr=str(uuid.uuid4()),
+        send = sender_and_send(
+            session,
+            account_id,
             name="Sale",
             subject="Hi ((first_name|there))",
             preheader="Only today",
             template_html=HTML,
-            sender_id=sender.id,
             status=status,
         )
-        session.add(send)
-        session.flush()
         for i, email in enumerate(emails):
             first = names[i] if names else f"N{i}"
             contact = Contact(account_id=account_id, email=email, first_name=first)
