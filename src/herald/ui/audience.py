@@ -16,7 +16,7 @@ from herald.contacts.service import ContactService
 from herald.errors import Conflict, HeraldError, Invalid, NotAllowed
 from herald.lists.service import ACTIVE, SUBSCRIBABLE, ListService
 from herald.templates.service import SenderService
-from herald.ui.deps import UiContext, UiDep, form_int, form_text, redirect, render, ui_router
+from herald.ui.deps import FormDep, UiContext, UiDep, form_int, form_text, redirect, render, ui_router
 from herald.ui.repository import UiRepository
 from herald.webhooks.outbox import EVENTS
 from herald.webhooks.service import FORMATS, WebhookService
@@ -58,9 +58,8 @@ def lists(request: Request, ui: UiDep) -> HTMLResponse:
 
 
 @router.post("/ui/lists")
-async def create_list(request: Request, ui: UiDep) -> Response:
+def create_list(request: Request, ui: UiDep, form: FormDep) -> Response:
     """Create a list."""
-    form = await request.form()
     service = ListService(ui.session, ui.actor, hash_key=ui.container.hash_key)
     try:
         created = service.create_list(
@@ -107,9 +106,8 @@ def list_page(request: Request, list_id: int, ui: UiDep) -> HTMLResponse:
 
 
 @router.post("/ui/lists/{list_id}/subscribers")
-async def add_subscriber(request: Request, list_id: int, ui: UiDep) -> Response:
+def add_subscriber(request: Request, list_id: int, ui: UiDep, form: FormDep) -> Response:
     """Subscribe an address (refused for suppressed addresses, as through the API)."""
-    form = await request.form()
     email = form_text(form, "email")
     status = form_text(form, "status") or ACTIVE
     service = ListService(ui.session, ui.actor, hash_key=ui.container.hash_key)
@@ -143,9 +141,8 @@ def categories(request: Request, ui: UiDep) -> HTMLResponse:
 
 
 @router.post("/ui/categories")
-async def create_category(request: Request, ui: UiDep) -> Response:
+def create_category(request: Request, ui: UiDep, form: FormDep) -> Response:
     """Create a category."""
-    form = await request.form()
     try:
         category = ListService(ui.session, ui.actor).create_category(form_text(form, "name"))
     except (Invalid, Conflict) as exc:
@@ -166,9 +163,8 @@ def topics(request: Request, ui: UiDep) -> HTMLResponse:
 
 
 @router.post("/ui/topics")
-async def create_topic(request: Request, ui: UiDep) -> Response:
+def create_topic(request: Request, ui: UiDep, form: FormDep) -> Response:
     """Create a topic."""
-    form = await request.form()
     consent = ConsentService(ui.session, ui.actor, hash_key=ui.container.hash_key)
     try:
         topic = consent.create_topic(
@@ -222,9 +218,8 @@ def _rules(text: str) -> dict[str, Any]:
 
 
 @router.post("/ui/segments/count", response_class=HTMLResponse)
-async def segment_count(request: Request, ui: UiDep) -> HTMLResponse:
+def segment_count(request: Request, ui: UiDep, form: FormDep) -> HTMLResponse:
     """How many contacts the rules being built match right now (an htmx fragment)."""
-    form = await request.form()
     try:
         rules = _rules(form_text(form, "rules"))
         count: int | None = UiRepository(ui.session, ui.account.id).count_contacts(compile_rules(rules))
@@ -235,9 +230,8 @@ async def segment_count(request: Request, ui: UiDep) -> HTMLResponse:
 
 
 @router.post("/ui/segments")
-async def create_segment(request: Request, ui: UiDep) -> Response:
+def create_segment(request: Request, ui: UiDep, form: FormDep) -> Response:
     """Save a segment from the builder's DSL JSON."""
-    form = await request.form()
     name, text = form_text(form, "name"), form_text(form, "rules")
     try:
         segment = ContactService(ui.session, ui.actor).create_segment(name, _rules(text))
@@ -278,9 +272,8 @@ def senders(request: Request, ui: UiDep) -> HTMLResponse:
 
 
 @router.post("/ui/senders")
-async def create_sender(request: Request, ui: UiDep) -> Response:
+def create_sender(request: Request, ui: UiDep, form: FormDep) -> Response:
     """Create a sender."""
-    form = await request.form()
     try:
         sender = SenderService(ui.session, ui.actor).create(
             form_text(form, "from_email"),
@@ -318,9 +311,8 @@ def webhooks(request: Request, ui: UiDep) -> HTMLResponse:
 
 
 @router.post("/ui/webhooks")
-async def create_webhook(request: Request, ui: UiDep) -> Response:
+def create_webhook(request: Request, ui: UiDep, form: FormDep) -> Response:
     """Create a webhook (no events ticked = every event of its format)."""
-    form = await request.form()
     events = [e for e in form.getlist("events") if isinstance(e, str)]
     try:
         hook = WebhookService(ui.session, ui.actor, cipher=ui.container.cipher).create(

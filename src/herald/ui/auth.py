@@ -11,7 +11,7 @@ from herald.api.deps import ContainerDep, SessionDep
 from herald.errors import Unauthorized
 from herald.security import constant_time_equals
 from herald.ui import session as cookies
-from herald.ui.deps import STATIC_DIR, UiDep, form_text, redirect, render, safe_next, ui_router
+from herald.ui.deps import STATIC_DIR, FormDep, UiDep, form_text, redirect, render, safe_next, ui_router
 
 router = ui_router()
 
@@ -45,9 +45,8 @@ def login_page(request: Request, container: ContainerDep) -> HTMLResponse:
 
 
 @router.post("/ui/login")
-async def login(request: Request, session: SessionDep, container: ContainerDep) -> Response:
+def login(request: Request, session: SessionDep, container: ContainerDep, form: FormDep) -> Response:
     """Check user id (or account + name) and password; start a session on success, one vague error otherwise."""
-    form = await request.form()
     values = {k: form_text(form, k) for k in ("account", "user", "next")}
     presented = form_text(form, "login_token")
     expected = request.cookies.get(cookies.LOGIN_CSRF_COOKIE, "")

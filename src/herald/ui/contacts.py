@@ -24,7 +24,7 @@ from herald.contacts.importer import (
 from herald.contacts.models import CONTACT_FIELDS, Contact
 from herald.contacts.service import ContactService
 from herald.errors import HeraldError, Invalid, NotAllowed
-from herald.ui.deps import UiContext, UiDep, form_text, redirect, render, safe_next, ui_router
+from herald.ui.deps import FormDep, UiContext, UiDep, form_text, redirect, render, safe_next, ui_router
 from herald.ui.repository import UiRepository
 
 router = ui_router()
@@ -131,9 +131,8 @@ def address_page(request: Request, address_id: int, ui: UiDep) -> HTMLResponse:
 
 
 @router.post("/ui/addresses/{address_id}/status")
-async def change_status(request: Request, address_id: int, ui: UiDep) -> Response:
+def change_status(request: Request, address_id: int, ui: UiDep, form: FormDep) -> Response:
     """Move an address to a new state through ConsentService; a refused transition is shown, not hidden."""
-    form = await request.form()
     consent = ConsentService(ui.session, ui.actor, hash_key=ui.container.hash_key)
     addr = consent.get_by_id(address_id)
     status = form_text(form, "status")
@@ -177,9 +176,8 @@ def import_page(request: Request, ui: UiDep) -> HTMLResponse:
 
 
 @router.post("/ui/import", response_class=HTMLResponse)
-async def import_csv(request: Request, ui: UiDep) -> HTMLResponse:
+def import_csv(request: Request, ui: UiDep, form: FormDep) -> HTMLResponse:
     """Import an uploaded CSV through the same importer as the CLI, reporting each bad row by line."""
-    form = await request.form()
     upload = form.get("file")
     fields = ("email", *CONTACT_FIELDS)
     if not isinstance(upload, UploadFile) or not upload.filename:
@@ -192,7 +190,7 @@ async def import_csv(request: Request, ui: UiDep) -> HTMLResponse:
             result=None,
             error="Choose a CSV file to upload.",
         )
-    raw = await upload.read(MAX_UPLOAD_BYTES + 1)
+    raw = upload.file.read(MAX_UPLOAD_BYTES + 1)
     if len(raw) > MAX_UPLOAD_BYTES:
         return render(
             request,

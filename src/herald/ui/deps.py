@@ -17,6 +17,7 @@ from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from herald.accounts.models import Account, User
 from herald.accounts.repository import AccountRepository
@@ -69,7 +70,36 @@ class UiContext:
         return iter((self.session, self.actor))
 
 
-async def current_ui_user(request: Request, session: SessionDep, container: ContainerDep) -> UiContext:
+async def posted_form(request: Request) -> FormData:
+    """The request's form fields (urlencoded or multipart), parsed once and cached on the request.
+
+    Parsing is the only async work a UI request needs; everything that touches the database runs in plain
+    `def` dependencies and routes, on the thread pool. An `async def` that queried SQLite would block the
+    event loop while waiting for the write lock, and the request holding that lock could then never finish.
+    """
+    return await request.form()
+
+
+FormDep = Annotated[FormData, Depends(posted_form)]
+
+
+async def _presented_csrf(request: Request) -> str | None:
+    """The CSRF token an unsafe request presents (header or form field); None for safe methods."""
+    if request.method not in _UNSAFE:
+        return None
+    presented = request.headers.get(CSRF_HEADER)
+    if presented is None:
+        value = (await request.form()).get(CSRF_FIELD)
+        presented = value if isinstance(value, str) else None
+    return presented or ""
+
+
+def current_ui_user(
+    request: Request,
+    session: SessionDep,
+    container: ContainerDep,
+    presented: Annotated[str | None, Depends(_presented_csrf)],
+) -> UiContext:
     """The signed-in user as an Actor(source="ui"); also refuses any unsafe request without the CSRF token."""
     data = cookies.read_session(request, container)
     if data is None:
@@ -83,14 +113,8 @@ async def current_ui_user(request: Request, session: SessionDep, container: Cont
         or not constant_time_equals(cookies.password_tag(user.password_hash), data.password_tag)
     ):
         raise LoginRequired
-    if request.method in _UNSAFE:
-        presented = request.headers.get(CSRF_HEADER)
-        if presented is None:
-            form = await request.form()
-            value = form.get(CSRF_FIELD)
-            presented = value if isinstance(value, str) else None
-        if not presented or not constant_time_equals(presented, data.csrf):
-            raise CsrfRefused
+    if presented is not None and (not presented or not constant_time_equals(presented, data.csrf)):
+        raise CsrfRefused
     actor = Actor(
         account_id=account.id,
         source="ui",
