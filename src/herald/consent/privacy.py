@@ -127,7 +127,7 @@ class PrivacyService:
                 {"topic_id": row.topic_id, "topic_name": name, "at": _iso(row.at)}
                 for row, name in (self.repo.topic_unsubscribes(addr.id) if addr else [])
             ],
-            "consent_events": [self._event(e) for e in (self.repo.events(addr.id) if addr else [])],
+            "consent_events": [self._event(e) for e in (self.repo.whole_ledger(addr.id) if addr else [])],
             "deliveries": [
                 {
                     "id": d.id,

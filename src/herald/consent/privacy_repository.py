@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, Text, and_, cast, delete, exists, or_, select, update
-from sqlalchemy.orm import Session
 
 from herald.accounts.models import Account
 from herald.consent.models import Address, ConsentEvent, Suppression, Topic, TopicUnsubscribe
+from herald.consent.repository import ConsentRepository
 from herald.contacts.models import Contact
 from herald.inbound.models import InboundMessage
 from herald.jobs.models import Job
@@ -27,23 +27,13 @@ from herald.templates.models import Sender
 UNSENT = ("queued", "sending")
 
 
-class PrivacyRepository:
-    """Reads for the export, scrubbing updates for erasure, and the retention query."""
+class PrivacyRepository(ConsentRepository):
+    """Reads for the export, scrubbing updates for erasure, and the retention query.
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    Address look-ups (`address`, `address_by_id`) come from ConsentRepository.
+    """
 
     # -- reads (export) -------------------------------------------------------------------------
-    def address(self, account_id: int, email: str) -> Address | None:
-        """The address row of a normalised email in the account, or None."""
-        stmt = select(Address).where(Address.account_id == account_id, Address.email == email)
-        return self.session.scalars(stmt).first()
-
-    def address_by_id(self, account_id: int, address_id: int) -> Address | None:
-        """The address with this id in the account, or None."""
-        addr = self.session.get(Address, address_id)
-        return addr if addr is not None and addr.account_id == account_id else None
-
     def contact(self, account_id: int, email: str) -> Contact | None:
         """The contact with this normalised email in the account, or None."""
         stmt = select(Contact).where(Contact.account_id == account_id, Contact.email == email)
@@ -76,7 +66,7 @@ class PrivacyRepository:
         )
         return [(row, str(name)) for row, name in self.session.execute(stmt)]
 
-    def events(self, address_id: int) -> Sequence[ConsentEvent]:
+    def whole_ledger(self, address_id: int) -> Sequence[ConsentEvent]:
         """The address's whole ledger, oldest first."""
         stmt = select(ConsentEvent).where(ConsentEvent.address_id == address_id).order_by(ConsentEvent.id)
         return self.session.scalars(stmt).all()
