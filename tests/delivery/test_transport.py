@@ -79,3 +79,68 @@ def test_maildir_writes_one_file_per_message(tmp_path: Path) -> None:
     files = list((tmp_path / "outbox" / "new").iterdir())
     assert len(files) == 1 and b"Subject: hi" in files[0].read_bytes()
     assert list((tmp_path / "outbox" / "tmp").iterdir()) == []
+
+
+class _SizeRecorder:
+    """A sink handler keeping each message with the MAIL parameters it came with."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[list[str], bytes]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.received.append((list(envelope.mail_options), bytes(envelope.original_content or b"")))
+        return "250 OK"
+
+
+def test_size_is_the_octets_data_carries_and_dots_are_stuffed() -> None:
+    """SIZE (RFC 1870) counts CRLF line ends and the final CRLF, also for a message written with bare LF."""
+    from aiosmtpd.controller import Controller
+    from aiosmtplib.protocol import normalize_message_line_endings
+
+    from tests.conftest import free_port
+
+    handler = _SizeRecorder()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    crlf = MSG + b".leading dot\r\n..two dots"  # no final CRLF
+    bare = b"From: a@example.com\nSubject: lf\n\nline one\r\n.dot\rlast\n"
+    try:
+        transport = SmtpTransport(parse_smtp_url(f"smtp://127.0.0.1:{controller.port}?pool=1"))
+
+        async def go() -> None:
+            for message in (crlf, bare):
+                await transport.send("a@example.com", "b@example.com", message)
+            await transport.close()
+
+        asyncio.run(go())
+    finally:
+        controller.stop()
+    assert [opts for opts, _ in handler.received] == [
+        [f"SIZE={len(normalize_message_line_endings(m))}"] for m in (crlf, bare)
+    ]
+    # The server un-stuffs what data() stuffed: the lines arrive as written.
+    assert handler.received[0][1].endswith(b"\r\n.leading dot\r\n..two dots\r\n")
+
+
+def test_a_refused_or_unsendable_recipient_leaves_the_connection_usable(smtp_sink: Any) -> None:
+    """After a 5xx, a 4xx or an address aiosmtplib refuses, the envelope is reset and the one connection goes on."""
+    smtp_sink.handler.refuse["gone@example.com"] = "550 5.1.1 no such user"
+    transport = SmtpTransport(parse_smtp_url(smtp_sink.url + "?pool=1"))
+
+    async def go() -> list[Any]:
+        outcomes: list[Any] = []
+        for recipient in ("gone@example.com", "bad\x7f@example.com", "later@example.com", "ok@example.com"):
+            if recipient == "later@example.com":
+                smtp_sink.handler.temporary_failures = 1
+            try:
+                await transport.send("a@example.com", recipient, MSG)
+                outcomes.append("sent")
+            except (PermanentFailure, TemporaryFailure, ValueError) as exc:
+                outcomes.append(type(exc).__name__)
+        clients = list(transport._idle._queue) if transport._idle else []  # type: ignore[attr-defined]
+        outcomes.append(len(clients))
+        await transport.close()
+        return outcomes
+
+    assert asyncio.run(go()) == ["PermanentFailure", "ValueError", "TemporaryFailure", "sent", 1]
+    assert [m.rcpt_tos for m in smtp_sink.messages] == [["ok@example.com"]]

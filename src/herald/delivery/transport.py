@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import time
 import uuid
@@ -146,6 +147,11 @@ class SmtpTransport:
             await client.connect()
             if cfg.username and cfg.password:
                 await client.login(cfg.username, cfg.password)
+            if client.is_ehlo_or_helo_needed:  # greet now: whether SIZE is offered is known before MAIL
+                try:
+                    await client.ehlo()
+                except aiosmtplib.SMTPHeloError:
+                    await client.helo()
         except (aiosmtplib.SMTPException, OSError) as exc:
             client.close()
             raise TemporaryFailure(f"cannot connect to SMTP relay {cfg.host}:{cfg.port}: {exc}") from exc
@@ -160,13 +166,14 @@ class SmtpTransport:
             client = idle.get_nowait() if not idle.empty() else await self._connect()
             keep = True
             try:
-                await client.sendmail(sender, [recipient], message)
-            except aiosmtplib.SMTPRecipientsRefused as exc:
-                refusal = exc.recipients[0] if exc.recipients else None
-                code = refusal.code if refusal else 550
-                raise _by_code(code, str(refusal or exc)) from exc
+                await _transaction(client, sender, recipient, message)
             except aiosmtplib.SMTPResponseException as exc:
+                # MAIL, RCPT or DATA refused: reset the envelope so the connection can carry the next message.
+                keep = await _reset(client)
                 raise _by_code(exc.code, exc.message) from exc
+            except ValueError:  # an address aiosmtplib will not put on the wire: nothing sent for it
+                keep = await _reset(client)
+                raise
             except (aiosmtplib.SMTPException, OSError) as exc:
                 keep = False
                 raise TemporaryFailure(f"SMTP connection failed: {exc}") from exc
@@ -186,6 +193,41 @@ class SmtpTransport:
                 await client.quit()
             except (aiosmtplib.SMTPException, OSError):
                 client.close()
+
+
+async def _transaction(client: aiosmtplib.SMTP, sender: str, recipient: str, message: bytes) -> None:
+    """One mail transaction for one recipient: MAIL (with SIZE when offered), RCPT, DATA.
+
+    What `SMTP.sendmail` does for a single recipient, minus its per-byte work that Herald does not need:
+    sendmail normalises every line ending once just to compute SIZE (and again in DATA), a regex pass over
+    the whole ~16 KB message; Herald's messages are CRLF already, so SIZE is their length.
+    """
+    options = [f"SIZE={_wire_size(message)}"] if client.supports_extension("size") else []
+    await client.mail(sender, options=options)
+    await client.rcpt(recipient)
+    await client.data(message)
+
+
+async def _reset(client: aiosmtplib.SMTP) -> bool:
+    """RSET after a refusal, as sendmail does; False when the connection is no longer fit for reuse."""
+    try:
+        await client.rset()
+    except aiosmtplib.SMTPResponseException:
+        return True  # the server answered: the conversation is still in step
+    except (aiosmtplib.SMTPException, OSError):
+        return False
+    return True
+
+
+_BARE_LINE_END = re.compile(rb"\r\n|\n|\r(?!\n)")
+
+
+def _wire_size(message: bytes) -> int:
+    """RFC 1870 SIZE: the octets DATA will carry, with every line end CRLF and a final CRLF."""
+    crlf = message.count(b"\r\n")
+    if message.count(b"\n") != crlf or message.count(b"\r") != crlf:  # bare CR or LF (EmailMessage.as_bytes)
+        message = _BARE_LINE_END.sub(b"\r\n", message)
+    return len(message) + (0 if message.endswith(b"\r\n") else 2)
 
 
 def _by_code(code: int, text: str) -> TransportError:
