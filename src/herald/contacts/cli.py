@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -21,6 +21,7 @@ from herald.contacts.importer import (
     Columns,
     ContactImporter,
     ImportResult,
+    ImportRow,
     RowParser,
     parse_header,
     read_rows,
@@ -138,13 +139,13 @@ class _Writers:
         self.container, self.actor, self.columns, self.result = container, actor, columns, result
         self.batch_size = batch_size
         self.pools = [ThreadPoolExecutor(max_workers=1) for _ in range(count)]
-        self.batches: list[list[dict[str, Any]]] = [[] for _ in range(count)]
+        self.batches: list[list[ImportRow]] = [[] for _ in range(count)]
         self.pending: list[Future[tuple[int, int]] | None] = [None] * count
 
-    def add(self, row: dict[str, Any]) -> None:
+    def add(self, row: ImportRow) -> None:
         """Queue one row; a full batch is written once its partition has another row, so each partition's
         last batch is the durable one (see _write)."""
-        part = hash(row["email"]) % len(self.pools)
+        part = hash(row[0]) % len(self.pools)
         batch = self.batches[part]
         if len(batch) >= self.batch_size:
             self._collect(part)
@@ -172,7 +173,7 @@ class _Writers:
             self.result.imported += created
             self.result.updated += updated
 
-    def _write(self, batch: list[dict[str, Any]], *, durable: bool) -> tuple[int, int]:
+    def _write(self, batch: list[ImportRow], *, durable: bool) -> tuple[int, int]:
         with self.container.transaction() as session:
             importer = ContactImporter(session, self.actor, hash_key=self.container.hash_key)
             if not durable:

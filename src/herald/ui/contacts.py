@@ -232,7 +232,7 @@ def _import(ui: UiContext, raw: bytes) -> tuple[ImportResult, list[BadRow]]:
     type_ids = importer.contact_type_ids()
     result = ImportResult()
     bad: list[BadRow] = []
-    batch: list[dict[str, Any]] = []
+    batch: list[list[Any]] = []  # import rows (herald.contacts.importer.ImportRow)
     columns_seen: list[Any] = []
 
     def parser_for(header: list[str]) -> RowParser:
