@@ -117,6 +117,33 @@ def test_non_ascii_subject_and_body_are_encoded() -> None:
     assert "Hi Zoë" in _parts(msg)[0]
 
 
+def test_line_ends_of_template_and_values_all_become_crlf() -> None:
+    """The body is filled as bytes from pieces normalised apart: a bare CR or LF in a value is still CRLF."""
+    html = "<html><body>\n<p>Hi ((first_name))\r</p>\n<p>((city|Town))</p></body></html>"
+    compiled = compile_message(
+        _spec(html=html, text="Hi ((first_name))\nfrom ((city))\r"), base_url="http://h.test", signer=SIGNER
+    )
+    data = compiled.render(email="a@example.org", token=TOKEN, values={"first_name": "Ann\nLee\rX", "city": "A\r\nB"})
+    assert data.count(b"\n") == data.count(b"\r\n") == data.count(b"\r")
+    assert b"Content-Transfer-Encoding: 7bit" in data
+    text, html_part = _parts(_parse(data))
+    assert text.splitlines() == ["Hi Ann", "Lee", "X", "from A", "B"]
+    assert "<p>Hi Ann\nLee\nX\n</p>" in html_part.replace("\r\n", "\n") and "<p>A\nB</p>" in html_part.replace(
+        "\r\n", "\n"
+    )
+
+
+def test_a_line_over_998_octets_is_base64_and_a_guessed_boundary_is_inert() -> None:
+    compiled = compile_message(_spec(text="((city))"), base_url="http://h.test", signer=SIGNER)
+    boundary = compiled._boundary
+    data = compiled.render(email="a@example.org", token=TOKEN, values={"city": "x" * 1200, "first_name": boundary})
+    assert data.count(f"--{boundary}".encode()) == 3  # two parts and the end, none from the value
+    assert b"Content-Transfer-Encoding: base64" in data and max(map(len, data.split(b"\r\n"))) <= 998
+    text, html_part = _parts(_parse(data))
+    assert text.strip() == "x" * 1200
+    assert boundary not in html_part
+
+
 def test_text_only_without_tracking_or_list_unsubscribe() -> None:
     spec = MessageSpec(
         subject="Confirm",

@@ -91,6 +91,47 @@ class Compiled:
         return "".join(out)
 
 
+@dataclass(frozen=True, slots=True)
+class CompiledBody:
+    """A compiled text as UTF-8 bytes with CRLF line ends: a message body, filled without re-encoding it.
+
+    Filling joins the literals (encoded and CRLF-normalised once, at compile time) with the recipient's
+    values, which the caller encodes the same way (`body_value`); the bytes are then ready for base64 or
+    7bit as they are, instead of normalising and encoding the whole body again for every recipient.
+    """
+
+    literals: tuple[bytes, ...]
+    tags: tuple[tuple[str, bytes], ...]  # (name, fallback)
+    names: frozenset[str]
+
+    def fill(self, values: Mapping[str, bytes]) -> bytes:
+        """The body for one recipient; `values` are already escaped where needed and encoded by body_value."""
+        lits = self.literals
+        out = [lits[0]]
+        append = out.append
+        for i, (name, fallback) in enumerate(self.tags):
+            append(values.get(name) or fallback)
+            append(lits[i + 1])
+        return b"".join(out)
+
+
+def body_value(value: str) -> bytes:
+    """A merge value as body bytes: UTF-8, every line end CRLF (as the literals around it)."""
+    if "\r" in value or "\n" in value:
+        value = value.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
+    return value.encode()
+
+
+def compile_body(text: str | None) -> CompiledBody:
+    """Compile a body text: `compile_text`, with its literals and fallbacks as CRLF UTF-8 bytes."""
+    compiled = compile_text(text)
+    return CompiledBody(
+        tuple(body_value(lit) for lit in compiled.literals),
+        tuple((name, body_value(fallback)) for name, fallback in compiled.tags),
+        compiled.names,
+    )
+
+
 def compile_text(text: str | None) -> Compiled:
     """Split a text once so each recipient costs one join; unknown tags are assumed already refused at save."""
     if not text:

@@ -53,16 +53,18 @@ def new_boundary() -> str:
     return f"=_herald_{secrets.token_hex(12)}"
 
 
-def encode_body(text: str) -> tuple[bytes, str]:
-    """The body bytes with CRLF line ends and its Content-Transfer-Encoding: 7bit when it may, else base64."""
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if text.isascii() and (len(text) <= MAX_LINE or max(map(len, text.split("\n"))) <= MAX_LINE):
-        return text.replace("\n", "\r\n").encode("ascii"), "7bit"
-    # base64 rather than quoted-printable: binascii's QP costs ≈ 100 µs for 6 KB, base64 ≈ 10 µs.
-    encoded = binascii.b2a_base64(text.replace("\n", "\r\n").encode("utf-8"), newline=False)
-    view = memoryview(encoded)  # slicing a view copies nothing until the join
-    return b"\r\n".join([view[i : i + 76] for i in range(0, len(encoded), 76)]), "base64"
+def encode_crlf_body(body: bytes) -> tuple[bytes, str]:
+    """A body already UTF-8 with CRLF line ends, and its Content-Transfer-Encoding: 7bit when it may, else base64.
+
+    The bytes come from a compiled message's fill (merge.CompiledBody), normalised and encoded piecewise,
+    so nothing here passes over the whole body more than the encoding itself needs.
+    """
+    if body.isascii() and (len(body) <= MAX_LINE or max(map(len, body.split(b"\r\n"))) <= MAX_LINE):
+        return body, "7bit"
+    # base64 rather than quoted-printable: binascii's QP costs ≈ 100 µs for 6 KB, base64 ≈ 10 µs. Lines are
+    # cut as bytes slices: copying 76 bytes is cheaper than making a memoryview slice (10 vs 23 µs per 8 KB).
+    encoded = binascii.b2a_base64(body, newline=False)
+    return b"\r\n".join([encoded[i : i + 76] for i in range(0, len(encoded), 76)]), "base64"
 
 
 def part_header(content_type: str, cte: str) -> bytes:

@@ -114,10 +114,12 @@ class CompiledMessage:
     dkim: DkimSigner | None = None
     _subject: merge.Compiled = field(init=False)
     _preheader: merge.Compiled = field(init=False)
-    _html: merge.Compiled | None = field(init=False)
-    _text: merge.Compiled = field(init=False)
+    _html: merge.CompiledBody | None = field(init=False)
+    _text: merge.CompiledBody = field(init=False)
+    _click_slots: tuple[str, ...] = field(init=False)
     _static_headers: str = field(init=False)
     _boundary: str = field(init=False)
+    _boundary_bytes: bytes = field(init=False)
 
     def message_id(self, token: str) -> str:
         """This recipient's Message-ID."""
@@ -147,21 +149,25 @@ class CompiledMessage:
             lines.append(f"List-Unsubscribe: <{unsubscribe_url}>,\r\n <{mailto}>\r\n")
             lines.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
 
-        text_body, text_cte = mime.encode_body(self._guard(self._text.fill(merged)))
+        text_values = {n: merge.body_value(v) for n in self._text.names if (v := merged.get(n))}
+        text_body, text_cte = mime.encode_crlf_body(self._guard(self._text.fill(text_values)))
         if self._html is None:
             lines.append('MIME-Version: 1.0\r\nContent-Type: text/plain; charset="utf-8"\r\n')
             lines.append(f"Content-Transfer-Encoding: {text_cte}\r\n\r\n")
             message = "".join(lines).encode() + text_body + b"\r\n"
         else:
-            internal = dict(merged)
+            # HTML values are escaped (the internal URLs too, in case the base URL carries an `&`).
+            html_values = {n: merge.body_value(_escape_value(v)) for n in self._html.names if (v := merged.get(n))}
             if spec.preheader:
-                internal[_PREHEADER] = self._preheader.fill(merged)  # escaped by the fill below
+                html_values[_PREHEADER] = merge.body_value(_escape_value(self._preheader.fill(merged)))
             if spec.track:
-                internal[_OPEN] = f"{base}/t/o/{tokens.make(signer, tokens.OPEN, token)}.gif"
-                click = f"{base}/t/c/{tokens.make(signer, tokens.CLICK, token)}/"
-                for position in range(1, len(self.links) + 1):
-                    internal[f"{_CLICK}{position}"] = f"{click}{position}"
-            html_body, html_cte = mime.encode_body(self._guard(self._html.fill(internal, _escape_value)))
+                html_values[_OPEN] = merge.body_value(
+                    _escape_value(f"{base}/t/o/{tokens.make(signer, tokens.OPEN, token)}.gif")
+                )
+                click = merge.body_value(_escape_value(f"{base}/t/c/{tokens.make(signer, tokens.CLICK, token)}/"))
+                for position, slot in enumerate(self._click_slots, 1):
+                    html_values[slot] = b"%b%d" % (click, position)
+            html_body, html_cte = mime.encode_crlf_body(self._guard(self._html.fill(html_values)))
             b = self._boundary
             lines.append(f'MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary="{b}"\r\n\r\n')
             message = b"".join(
@@ -178,9 +184,10 @@ class CompiledMessage:
             )
         return self.dkim.sign(message) if self.dkim else message
 
-    def _guard(self, body: str) -> str:
+    def _guard(self, body: bytes) -> bytes:
         # The boundary is random per compile, so a value cannot know it; this keeps even a lucky guess inert.
-        return body.replace(self._boundary, "=_") if self._boundary in body else body
+        boundary = self._boundary_bytes
+        return body.replace(boundary, b"=_") if boundary in body else body
 
 
 def _escape_value(value: str) -> str:
@@ -216,9 +223,11 @@ def compile_message(
     )
     msg._subject = merge.compile_text(spec.subject)
     msg._preheader = merge.compile_text(spec.preheader)
-    msg._html = merge.compile_text(html_template) if html_template is not None else None
-    msg._text = merge.compile_text(text_source)
+    msg._html = merge.compile_body(html_template) if html_template is not None else None
+    msg._text = merge.compile_body(text_source)
+    msg._click_slots = tuple(f"{_CLICK}{position}" for position in range(1, len(links) + 1))
     msg._boundary = mime.new_boundary()
+    msg._boundary_bytes = msg._boundary.encode()
     static = [f"From: {mime.address_header(spec.from_name, spec.from_email)}\r\n"]
     if spec.reply_to:
         static.append(f"Reply-To: {mime.address_header(None, spec.reply_to)}\r\n")
