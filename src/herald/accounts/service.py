@@ -36,6 +36,16 @@ class Authenticated:
         return self.user is None or self.user.is_admin
 
 
+def check_credential(row: tuple[int, int, str, int | None, bool] | None, secret: str) -> tuple[int, int]:
+    """(credential id, account id) of a credential read on a hot path as (id, account id, secret hash, account
+    id or None, user ok), when `secret` matches and its account and user exist; Unauthorized otherwise."""
+    # Hash and compare even when the key id is unknown, as _check does.
+    stored = row[2] if row is not None else "0" * 64
+    if not secret_matches(secret, stored) or row is None or row[3] is None or not row[4]:
+        raise Unauthorized("Authentication failed")
+    return row[0], row[1]
+
+
 def _lookup_id(secret: str) -> str:
     """The index key of a secret that is itself the only thing the client presents."""
     return hash_secret(secret)[:24]
@@ -163,12 +173,7 @@ class AccountService:
     def verify_mailkit(self, client_id: str, client_md5: str) -> tuple[int, int]:
         """Mailkit client_id + client_md5 checked like authenticate_mailkit, for read-only calls on a hot path:
         (credential id, account id) from one Core query, without loading the account and user objects."""
-        row = self.repo.credential_check(MAILKIT, client_id)
-        # Hash and compare even when the key id is unknown, as _check does.
-        stored = row[2] if row is not None else "0" * 64
-        if not secret_matches(client_md5, stored) or row is None or row[3] is None or not row[4]:
-            raise Unauthorized("Authentication failed")
-        return row[0], row[1]
+        return check_credential(self.repo.credential_check(MAILKIT, client_id), client_md5)
 
     def authenticate_token(self, token: str) -> Authenticated:
         """A native API bearer token."""

@@ -30,6 +30,13 @@ class TopicState:
     unsubscribed: bool
 
 
+def effective_status(addr: Address) -> str:
+    """The status as of now: an ended temporary opt-out reads as the state it returns to (no session needed)."""
+    if addr.status == rules.OPTED_OUT and addr.opted_out_until is not None and addr.opted_out_until <= utcnow():
+        return addr.status_before_optout or rules.UNKNOWN
+    return addr.status
+
+
 def email_hash(key: bytes, email: str) -> str:
     """Keyed hash of a normalised email, kept after erasure so the address stays suppressed."""
     return hmac_sha256_hex(key, email.encode())
@@ -209,9 +216,7 @@ class ConsentService:
 
     def effective_status(self, addr: Address) -> str:
         """The status as of now: an ended temporary opt-out reads as the state it returns to."""
-        if addr.status == rules.OPTED_OUT and addr.opted_out_until is not None and addr.opted_out_until <= utcnow():
-            return addr.status_before_optout or rules.UNKNOWN
-        return addr.status
+        return effective_status(addr)
 
     # -- topics ---------------------------------------------------------------------------------
     def topic(self, topic_id: int) -> Topic:
