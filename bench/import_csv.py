@@ -1,12 +1,17 @@
 """Contacts import: `herald contacts import` of an n-row CSV, vs a bare COPY of the same file, same run.
 
-    python bench/import_csv.py [-n 1000000] [--db pg|sqlite]
+    python bench/import_csv.py [-n 1000000] [--db pg|sqlite] [--no-updates]
 
 Writes a CSV (email, first_name, last_name, city, country, one custom column) of n new contacts, creates an
 account on a scratch database, then times the real CLI in a subprocess (`herald contacts import FILE
---account ID`: validation, normalisation, suppression check, contacts + addresses upserts). The floor
-is PostgreSQL's COPY of the same file into an unindexed table (on SQLite, executemany of the parsed rows).
-Prints rows/s for both and their ratio.
+--account ID`: validation, normalisation, suppression check, contacts + addresses upserts), first into the
+empty account (every row new), then the same file again (every row an update). The floor is PostgreSQL's COPY
+of the same file into an unindexed table (on SQLite, executemany of the parsed rows). Prints rows/s for each
+and the ratio to the floor.
+
+The machine is shared, so each line also gives the CPU the import used: the CLI process (user + system) and,
+on PostgreSQL, its server backends (sampled from /proc while it runs, so slightly under). CPU per row does not
+move with other people's load the way wall time does.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -70,10 +76,54 @@ def floor(url: str, path: Path) -> float:
     return time.perf_counter() - started
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of a process so far, or None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_cli(url: str, env: dict[str, str], path: Path, account_id: int) -> dict[str, object]:
+    """Run the real CLI once; wall seconds, its last stderr line, and the CPU of the CLI and its backends."""
+    args = [str(Path(sys.executable).parent / "herald"), "contacts", "import", str(path), "--account", str(account_id)]
+    backends: dict[int, float] = {}
+    watch = psycopg.connect(url, autocommit=True) if not url.startswith("sqlite") else None
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    with subprocess.Popen(args, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True) as proc:
+        while proc.poll() is None:
+            if watch is not None:
+                pids = watch.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                ).fetchall()
+                for (pid,) in pids:
+                    cpu = _cpu_seconds(pid)
+                    if cpu is not None:
+                        backends[pid] = max(cpu, backends.get(pid, 0.0))
+            time.sleep(0.1)
+        stderr = proc.stderr.read() if proc.stderr else ""
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if watch is not None:
+        watch.close()
+    if proc.returncode != 0:
+        raise SystemExit(f"herald contacts import failed ({proc.returncode}): {stderr[-2000:]}")
+    client = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return {
+        "wall": wall,
+        "says": stderr.strip().splitlines()[-1][:80],
+        "client_cpu": client,
+        "server_cpu": sum(backends.values()),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=1_000_000)
     parser.add_argument("--db", default="pg")
+    parser.add_argument("--no-updates", action="store_true", help="skip the second import (all updates)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="herald-bench-import-"))
     path = tmp / "contacts.csv"
@@ -86,34 +136,24 @@ def main() -> None:
         container.engine.dispose()
         floor_s = floor(url, path)
         env = {**os.environ, "HERALD_DATABASE_URL": url, "HERALD_SECRET_KEY": "bench", "HERALD_DATA_DIR": str(tmp)}
-        started = time.perf_counter()
-        out = subprocess.run(
-            [
-                str(Path(sys.executable).parent / "herald"),
-                "contacts",
-                "import",
-                str(path),
-                "--account",
-                str(account_id),
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        herald_s = time.perf_counter() - started
-        emit(
-            {
-                "bench": "import",
-                "db": "sqlite" if url.startswith("sqlite") else "postgresql",
-                "n": args.n,
-                "cli_says": out.stderr.strip().splitlines()[-1][:80],
-                "floor_rows_per_s": round(args.n / floor_s),
-                "herald_rows_per_s": round(args.n / herald_s),
-                "herald_s": round(herald_s, 1),
-                "ratio": round(floor_s / herald_s, 3),
-            }
-        )
+        for kind in ("new", "update")[: 1 if args.no_updates else 2]:
+            run = run_cli(url, env, path, account_id)
+            wall, client, server = float(run["wall"]), float(run["client_cpu"]), float(run["server_cpu"])  # type: ignore[arg-type]
+            emit(
+                {
+                    "bench": "import",
+                    "rows": kind,
+                    "db": "sqlite" if url.startswith("sqlite") else "postgresql",
+                    "n": args.n,
+                    "cli_says": run["says"],
+                    "floor_rows_per_s": round(args.n / floor_s),
+                    "herald_rows_per_s": round(args.n / wall),
+                    "herald_s": round(wall, 1),
+                    "ratio": round(floor_s / wall, 3),
+                    "cli_cpu_us_per_row": round(client / args.n * 1e6, 1),
+                    "backend_cpu_us_per_row": round(server / args.n * 1e6, 1),
+                }
+            )
     path.unlink()
     tmp.rmdir()
 

@@ -27,7 +27,7 @@ from herald.contacts.importer import (
     read_rows,
 )
 from herald.container import Container
-from herald.errors import Invalid
+from herald.errors import HeraldError, Invalid
 
 contacts_app = typer.Typer(help="Contacts of an account.", no_args_is_help=True)
 
@@ -74,6 +74,9 @@ def _import(container: Container, account: int, file: Path, batch_size: int, con
     except Invalid as exc:
         fail(f"{file}: {exc.reason}")
         raise  # unreachable: fail() exits
+    except HeraldError as exc:  # e.g. the account or a contact type deleted during the import
+        fail(f"{file}: {exc.message}")
+        raise
 
 
 def _run(

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from herald.actor import Actor
 from herald.consent.service import ConsentService, email_hash
+from herald.contacts.bulk_repository import BulkImportRepository
 from herald.contacts.models import CONTACT_FIELDS
 from herald.contacts.repository import ContactRepository
 from herald.contacts.validation import (
@@ -244,8 +245,14 @@ class ContactImporter:
         """PostgreSQL: contacts and their new addresses in one statement over a COPY-filled stage."""
         account_id = self.actor.account_id
         held = self._suppressed(account_id, [row[0] for row in rows])
-        created, new_held = self.repo.import_contacts(
-            account_id, rows, columns.updated_columns, columns.custom_names, held=held
+        bulk = BulkImportRepository(self.session.connection())
+        created, new_held = bulk.import_contacts(
+            account_id,
+            rows,
+            columns.updated_columns,
+            columns.custom_names,
+            held=held,
+            lock_foreign_keys=bulk.foreign_keys_lockable(),
         )
         if new_held:
             # Erased addresses must come back suppressed, with a ledger entry: the consent engine does that.

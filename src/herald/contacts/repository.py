@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from herald.consent.models import Address, Suppression
 from herald.consent.rules import UNKNOWN
-from herald.contacts.models import CONTACT_FIELDS, Contact, ContactType, Segment
+from herald.contacts.models import Contact, ContactType, Segment
 
 
 class ContactRepository:
@@ -109,71 +109,6 @@ class ContactRepository:
     def is_postgresql(self) -> bool:
         """Whether this session talks to PostgreSQL (the import has a COPY path there)."""
         return self.session.get_bind().dialect.name == "postgresql"
-
-    def import_contacts(
-        self,
-        account_id: int,
-        rows: Sequence[Sequence[Any]],
-        columns: Sequence[str],
-        custom: Sequence[str],
-        *,
-        held: Collection[str] = (),
-    ) -> tuple[int, set[str]]:
-        """PostgreSQL bulk upsert: answers (contacts created, which `held` emails were among them).
-
-        Each row is [email, one value per `columns`, one per `custom` (None = empty)], emails distinct. Rows
-        are COPYed into a temporary stage, then ONE statement upserts the contacts (an empty value keeps what
-        the contact had, custom fields merge, as in upsert_contacts) and creates `unknown` addresses for the
-        contacts it created, except the `held` emails, which the caller routes through the consent engine.
-        Set-based, one round trip for the writes: per-row work stays inside PostgreSQL.
-        """
-        unknown = set(columns) - set(CONTACT_FIELDS) - {"contact_type_id"}
-        if unknown:
-            raise ValueError(f"not contact columns: {sorted(unknown)}")
-        # Column names come from CONTACT_FIELDS; custom names only ever travel as bound values (c0, c1, ...).
-        stage_columns = [
-            "email text",
-            *(f"{n} integer" if n in ("age", "contact_type_id") else f"{n} text" for n in columns),
-            *(f"c{i} text" for i in range(len(custom))),
-        ]
-        conn = self.session.connection()
-        conn.exec_driver_sql("DROP TABLE IF EXISTS pg_temp.herald_import_stage")
-        conn.exec_driver_sql(f"CREATE TEMP TABLE herald_import_stage ({', '.join(stage_columns)}) ON COMMIT DROP")
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        with cursor.copy("COPY herald_import_stage FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        params: dict[str, Any] = {"account_id": account_id, "unknown": UNKNOWN, "held": list(held)}
-        pairs = []
-        for i, name in enumerate(custom):
-            params[f"k{i}"] = name
-            pairs.append(f"CAST(:k{i} AS text), c{i}")
-        # jsonb_build_object takes at most 100 arguments: 50 fields per call, concatenated. Nulls are empty cells.
-        chunks = [f"jsonb_build_object({', '.join(pairs[i : i + 50])})" for i in range(0, len(pairs), 50)]
-        fields = f"jsonb_strip_nulls({' || '.join(chunks)})" if chunks else "CAST('{}' AS jsonb)"
-        names = ", ".join(columns)
-        sets = "".join(f"{n} = COALESCE(excluded.{n}, contacts.{n}), " for n in columns)
-        statement = text(
-            "WITH upserted AS ("
-            f" INSERT INTO contacts (account_id, email, {names + ', ' if names else ''}fields, created_at, updated_at)"
-            f" SELECT :account_id, email, {names + ', ' if names else ''}{fields}, now(), now()"
-            " FROM herald_import_stage"
-            " ON CONFLICT (account_id, email) DO UPDATE SET"
-            f" {sets}fields = contacts.fields || excluded.fields, updated_at = now()"
-            # xmax is 0 exactly for a freshly inserted row version: that tells new contacts from updated ones.
-            " RETURNING email, (xmax = 0) AS inserted"
-            "), addresses_added AS ("
-            " INSERT INTO addresses (account_id, email, status, created_at, updated_at)"
-            " SELECT :account_id, email, :unknown, now(), now() FROM upserted"
-            " WHERE inserted AND email <> ALL(CAST(:held AS text[]))"
-            " ON CONFLICT (account_id, email) DO NOTHING"
-            ")"
-            " SELECT count(*) FILTER (WHERE inserted),"
-            " array_agg(email) FILTER (WHERE inserted AND email = ANY(CAST(:held AS text[])))"
-            " FROM upserted"
-        )
-        created, new_held = conn.execute(statement, params).one()
-        return int(created), set(new_held or ())
 
     def defer_commit_flush(self) -> None:
         """PostgreSQL: this transaction's commit does not wait for the WAL flush (SQLite's WAL mode already
