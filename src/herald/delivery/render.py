@@ -116,7 +116,6 @@ class CompiledMessage:
     _preheader: merge.Compiled = field(init=False)
     _html: merge.CompiledBody | None = field(init=False)
     _text: merge.CompiledBody = field(init=False)
-    _click_slots: tuple[str, ...] = field(init=False)
     _static_headers: str = field(init=False)
     _boundary: str = field(init=False)
     _boundary_bytes: bytes = field(init=False)
@@ -164,9 +163,10 @@ class CompiledMessage:
                 html_values[_OPEN] = merge.body_value(
                     _escape_value(f"{base}/t/o/{tokens.make(signer, tokens.OPEN, token)}.gif")
                 )
-                click = merge.body_value(_escape_value(f"{base}/t/c/{tokens.make(signer, tokens.CLICK, token)}/"))
-                for position, slot in enumerate(self._click_slots, 1):
-                    html_values[slot] = b"%b%d" % (click, position)
+                # One value for every click slot: compile_body moved each link's number into the literal after it.
+                html_values[_CLICK] = merge.body_value(
+                    _escape_value(f"{base}/t/c/{tokens.make(signer, tokens.CLICK, token)}/")
+                )
             html_body, html_cte = mime.encode_crlf_body(self._guard(self._html.fill(html_values)))
             b = self._boundary
             lines.append(f'MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary="{b}"\r\n\r\n')
@@ -223,9 +223,8 @@ def compile_message(
     )
     msg._subject = merge.compile_text(spec.subject)
     msg._preheader = merge.compile_text(spec.preheader)
-    msg._html = merge.compile_body(html_template) if html_template is not None else None
+    msg._html = merge.compile_body(html_template, numbered=_CLICK) if html_template is not None else None
     msg._text = merge.compile_body(text_source)
-    msg._click_slots = tuple(f"{_CLICK}{position}" for position in range(1, len(links) + 1))
     msg._boundary = mime.new_boundary()
     msg._boundary_bytes = msg._boundary.encode()
     static = [f"From: {mime.address_header(spec.from_name, spec.from_email)}\r\n"]

@@ -28,13 +28,16 @@ _PAYLOAD_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 @lru_cache(maxsize=64)
-def _subkey(signer: TokenSigner, purpose: str) -> bytes:
-    return signer.subkey(f"delivery.{purpose}")
+def _keyed(signer: TokenSigner, purpose: str) -> hmac.HMAC:
+    # An HMAC with its key already absorbed: each MAC copies it instead of hashing the padded key again
+    # (1.3 instead of 1.9 µs, four times per recipient). Only copies are ever updated, so threads may share it.
+    return hmac.new(signer.subkey(f"delivery.{purpose}"), digestmod="sha256")
 
 
 def _mac(signer: TokenSigner, purpose: str, payload: str) -> str:
-    digest = hmac.digest(_subkey(signer, purpose), payload.encode(), "sha256")
-    return base64.urlsafe_b64encode(digest[:_MAC_BYTES]).rstrip(b"=").decode()
+    mac = _keyed(signer, purpose).copy()
+    mac.update(payload.encode())
+    return base64.urlsafe_b64encode(mac.digest()[:_MAC_BYTES]).rstrip(b"=").decode()
 
 
 def make(signer: TokenSigner, purpose: str, delivery_token: str) -> str:
