@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./herald-data")
     host: str = "127.0.0.1"
     port: int = 8025
+    # `herald serve` web processes (uvicorn workers); with more than one, the worker loop runs in the
+    # supervising process instead, so it still runs exactly once.
+    web_workers: int = Field(default=1, ge=1)
     # Per-credential API rate limit in requests per minute; 0 (the default) switches it off.
     rate_limit_per_minute: int = 0
     # Largest request body any edge accepts, in bytes (dialects answer in their own error format).

@@ -303,9 +303,18 @@ def _status_reads(container: Container) -> StatusReads:
 _EXECUTOR = ThreadPoolExecutor(max_workers=2, thread_name_prefix="herald-mailkit")
 
 
-async def _run_off_loop(request: Request, call: Call) -> Status | Unsubscribed:
-    """Run one call's database work on the Mailkit threads."""
-    return await asyncio.get_running_loop().run_in_executor(_EXECUTOR, _run, container_of(request), request, call)
+async def _answer(request: Request, call: Call) -> Status | Unsubscribed:
+    """Run one call: getstatus on an embedded database right here, everything else on the Mailkit threads.
+
+    getstatus on SQLite is one indexed read of a WAL snapshot (≈ 40 µs, it never waits for a writer): cheaper
+    than the hop to a thread and back, which under wrk -c32 also cost the p99 (thread: 1,480–1,910 req/s,
+    p99 240–250 ms; here: 2,040–2,370 req/s, p99 67–122 ms, same run, load 4–5). A PostgreSQL round trip
+    waits on the network, so it stays on a thread where the loop can serve others meanwhile.
+    """
+    container = container_of(request)
+    if call.function == GETSTATUS and _status_reads(container).embedded:
+        return _run(container, request, call)
+    return await asyncio.get_running_loop().run_in_executor(_EXECUTOR, _run, container, request, call)
 
 
 # -- JSON ---------------------------------------------------------------------------------------
@@ -372,7 +381,7 @@ async def json_api(request: Request) -> Response:
     except MalformedBody:
         return _json_error(INVALID_REQUEST)
     try:
-        result = await _run_off_loop(request, call)
+        result = await _answer(request, call)
     except MailkitError as exc:
         return _json_error(exc.text)
     return _json_result(result)
@@ -444,7 +453,7 @@ async def xmlrpc_api(request: Request) -> Response:
     except MalformedBody:
         return _xmlrpc(INVALID_REQUEST)
     try:
-        result = await _run_off_loop(request, call)
+        result = await _answer(request, call)
     except MailkitError as exc:
         return _xmlrpc(exc.text)
     return _xmlrpc_result(result)

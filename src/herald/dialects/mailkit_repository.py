@@ -100,6 +100,8 @@ class StatusReads:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # An embedded (SQLite) read never waits on a network round trip.
+        self.embedded = engine.dialect.name == "sqlite"
         self._by_email = _Compiled(True, engine.dialect)
         self._by_id = _Compiled(False, engine.dialect)
         self._local = threading.local()
