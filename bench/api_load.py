@@ -1,11 +1,12 @@
 """Dialect API load: Mailkit getstatus and AllClients SetOptInStatus under wrk, vs a bare Starlette app.
 
-    python bench/api_load.py [--db sqlite|pg] [--threads 2] [--connections 32] [--seconds 10] [--addresses 10000]
+    python bench/api_load.py [--db sqlite|pg] [--workers N] [--threads 2] [--connections 32] [--seconds 10]
+                             [--addresses 10000]
 
-Starts `herald serve` (its defaults: one process, in-process worker, uvloop/httptools when installed) on a
-scratch database holding one account and `--addresses` addresses (5 % opted out, 10 % of them unsubscribed
-from one of two topics), then a bare Starlette app under uvicorn (same process count, same loop and
-parser) answering getstatus's JSON without a database. wrk (`apt-get install -y wrk`) posts random
+Starts `herald serve` (its defaults, plus `--workers N` when given: N web processes, uvloop/httptools when
+installed) on a scratch database holding one account and `--addresses` addresses (5 % opted out, 10 % of
+them unsubscribed from one of two topics), then a bare Starlette app under uvicorn (same process count, same
+loop and parser) answering getstatus's JSON without a database. wrk (`apt-get install -y wrk`) posts random
 addresses at a fixed concurrency; the bare app is measured before and after Herald and averaged. Prints one
 JSON line per endpoint: req/s, p50/p99 latency, the ratio to the bare app.
 """
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 from sqlalchemy import text
@@ -32,7 +34,7 @@ from herald.db.migrate import upgrade  # noqa: E402
 from herald.settings import Settings  # noqa: E402
 
 BARE_APP = """
-import json, sys, uvicorn
+import json
 from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Route
@@ -42,8 +44,6 @@ async def status(request):
     await request.body()
     return Response(BODY, media_type="application/json")
 app = Starlette(routes=[Route("/json.fcgi", status, methods=["POST"])])
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False,
-            loop="auto", http="auto")
 """
 
 GETSTATUS_LUA = """
@@ -145,9 +145,21 @@ def wrk(wrk_bin: str, port: int, script: str, args: argparse.Namespace) -> dict[
 
 
 def start(cmd: list[str], port: int, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start a server and wait until it answers HTTP (with several processes the port is bound before they
+    are ready, so an open port is not enough), then a little longer for its other processes."""
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
     wait_port(port, timeout=60)
-    time.sleep(0.5)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/json.fcgi", data=b"{}", method="POST")
+            with urllib.request.urlopen(req, timeout=5):
+                break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"{cmd[0]} did not answer on port {port}") from None
+            time.sleep(0.2)
+    time.sleep(3 if "--workers" in cmd else 0.5)
     return proc
 
 
@@ -161,8 +173,15 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def bare(wrk_bin: str, script: str, args: argparse.Namespace) -> dict[str, float]:
+    """The floor: the bare app under uvicorn with the same process count, loop and parser as herald serve."""
     port = free_port()
-    proc = start([sys.executable, "-c", BARE_APP, str(port)], port)
+    app_dir = tempfile.mkdtemp(prefix="herald-bench-bare-")
+    Path(app_dir, "bare_floor.py").write_text(BARE_APP)
+    cmd = [sys.executable, "-m", "uvicorn", "bare_floor:app", "--app-dir", app_dir, "--port", str(port)]
+    cmd += ["--log-level", "warning", "--no-access-log", "--loop", "auto", "--http", "auto"]
+    if args.workers > 1:
+        cmd += ["--workers", str(args.workers)]
+    proc = start(cmd, port)
     try:
         return wrk(wrk_bin, port, script, args)
     finally:
@@ -176,6 +195,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--addresses", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=1, help="herald serve --workers (and the floor's processes)")
     args = parser.parse_args()
     wrk_bin = ensure_apt("wrk", "wrk")
     with scratch_db(args.db) as url:
@@ -197,7 +217,10 @@ def main() -> None:
         }
         herald_bin = str(Path(sys.executable).parent / "herald")
         floor_before = bare(wrk_bin, getstatus, args)
-        proc = start([herald_bin, "serve", "--port", str(port)], port, env)
+        serve = [herald_bin, "serve", "--port", str(port)]
+        if args.workers > 1:
+            serve += ["--workers", str(args.workers)]
+        proc = start(serve, port, env)
         try:
             results = {
                 "getstatus": wrk(wrk_bin, port, getstatus, args),
@@ -213,6 +236,7 @@ def main() -> None:
                     "bench": f"api_load.{name}",
                     "db": "sqlite" if url.startswith("sqlite") else "postgresql",
                     "concurrency": f"wrk -t{args.threads} -c{args.connections} -d{args.seconds}s",
+                    "workers": args.workers,
                     "bare_rps": round(floor),
                     "bare_p99_ms": max(floor_before["p99_ms"], floor_after["p99_ms"]),
                     **{k: round(v, 2) for k, v in r.items()},
