@@ -371,3 +371,50 @@ def test_worker_killed_mid_send_loses_nobody(
             ).all()
         )
     assert statuses == {"sent": len(emails)}
+
+
+class _CountingTransport:
+    """Accepts every message and notes, at each one, how many accepted messages are not yet recorded as sent."""
+
+    def __init__(self, container: Container, send_id: int) -> None:
+        self.container, self.send_id = container, send_id
+        self.accepted: list[str] = []
+        self.most_unrecorded = 0
+
+    async def send(self, sender: str, recipient: str, message: bytes) -> None:
+        with self.container.sessions() as session:
+            recorded = session.scalar(
+                select(func.count()).where(Delivery.send_id == self.send_id, Delivery.status == "sent")
+            )
+        self.accepted.append(recipient)
+        self.most_unrecorded = max(self.most_unrecorded, len(self.accepted) - int(recorded or 0))
+        await asyncio.sleep(0.001)  # on the wire for a moment, so write-backs overlap the sending
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+
+def test_write_backs_overlap_sending_but_never_more_than_a_batch_is_unrecorded(
+    container: Container, settings: Settings
+) -> None:
+    """Each half batch is written while the next half is sent; a crash could still re-send one batch at most."""
+    batch = 10
+    c = _container(container, settings, delivery_batch_size=batch)
+    send_id, emails = _make_send(c, 65)
+    transport = _CountingTransport(c, send_id)
+
+    async def go() -> None:
+        worker = Worker(c, name="counting")
+        pipeline.state_of(worker).transport = transport
+        task = asyncio.create_task(worker.run())
+        deadline = time.monotonic() + 60
+        while await asyncio.to_thread(_send_status, c, send_id) != STATUS_COMPLETED:
+            assert time.monotonic() < deadline, "the send did not complete in time"
+            await asyncio.sleep(0.05)
+        worker.stop()
+        await task
+
+    asyncio.run(go())
+    assert sorted(transport.accepted) == sorted(emails)
+    assert {d.status for d in _deliveries(c, send_id)} == {"sent"}
+    assert batch // 2 < transport.most_unrecorded <= batch

@@ -1,7 +1,9 @@
 """The delivery pipeline, a worker step: claim a batch → re-check consent → render → send → write outcomes.
 
-Stages overlap: while one batch is on the wire the next one is claimed; its outcomes are written before
-the next batch is sent, so a crash sends at most one batch twice. Database work runs in threads
+Stages overlap: while one batch is on the wire the next one is claimed, and each half batch is written
+back while the next half is on the wire; a half's outcomes are written before the half after next is sent,
+so at most one batch is ever sent and not yet recorded, and a crash sends at most one batch twice. Database
+work runs in threads
 (asyncio.to_thread), one transaction per claim and one per write-back; sending runs on the event loop
 through ONE transport per worker, whose pool size bounds concurrency. Recipients are claimed by id in
 batches, so memory stays flat in audience size.
@@ -181,9 +183,9 @@ async def _send_one(transport: Transport, recipient: Recipient, compiled: Compil
     return Outcome(recipient, "sent", message_id=compiled.message_id(recipient.token))
 
 
-async def send_batch(transport: Transport, batch: Batch) -> list[Outcome]:
-    """Render and send every recipient of a batch concurrently (the transport's pool bounds it)."""
-    return list(await asyncio.gather(*(_send_one(transport, r, c) for r, c in batch.recipients)))
+async def send_batch(transport: Transport, recipients: list[tuple[Recipient, CompiledMessage]]) -> list[Outcome]:
+    """Render and send recipients concurrently (the transport's pool bounds it)."""
+    return list(await asyncio.gather(*(_send_one(transport, r, c) for r, c in recipients)))
 
 
 # -- write back (in a thread) ----------------------------------------------------------------------
@@ -256,19 +258,40 @@ async def step(worker: Worker) -> bool:
         await asyncio.to_thread(_complete_idle, container)
         await close(worker)  # idle: give the relay its connections back
         return False
-    while batch.claimed:
-        upcoming: asyncio.Task[Batch] | None = None
-        if not worker.stopping.is_set() and time.monotonic() < deadline:
-            upcoming = asyncio.create_task(asyncio.to_thread(claim_batch, container, state, owner))
-        try:
-            outcomes = await send_batch(_transport(worker), batch)
-            # Written before the next batch goes out, so a crash re-sends at most one batch.
-            await _write_back(worker, outcomes)
-        finally:
-            batch = await upcoming if upcoming is not None else Batch()
+    transport = _transport(worker)
+    writing: asyncio.Task[None] | None = None
+    try:
+        while batch.claimed:
+            upcoming: asyncio.Task[Batch] | None = None
+            if not worker.stopping.is_set() and time.monotonic() < deadline:
+                upcoming = asyncio.create_task(asyncio.to_thread(claim_batch, container, state, owner))
+            try:
+                # A batch goes out in two halves, each written back while the next half is on the wire, so the
+                # loop never idles for a write-back; a half's outcomes are written before the half after next
+                # goes out, so at most two halves (one batch) are ever sent and not yet recorded, and a crash
+                # re-sends at most one batch, as when the whole batch was written before the next one went out.
+                for half in _halves(batch.recipients):
+                    outcomes = await send_batch(transport, half)
+                    if writing is not None:
+                        previous, writing = writing, None
+                        await previous
+                    writing = asyncio.create_task(_write_back(worker, outcomes))
+            finally:
+                batch = await upcoming if upcoming is not None else Batch()
+        if writing is not None:
+            previous, writing = writing, None
+            await previous
+    finally:
+        if writing is not None:  # leaving on an error: let the last write-back finish, it records what was sent
+            await asyncio.gather(writing, return_exceptions=True)
     if worker.stopping.is_set():
         await close(worker)
     return True
+
+
+def _halves(recipients: list[tuple[Recipient, CompiledMessage]]) -> list[list[tuple[Recipient, CompiledMessage]]]:
+    middle = (len(recipients) + 1) // 2
+    return [part for part in (recipients[:middle], recipients[middle:]) if part]
 
 
 async def _write_back(worker: Worker, outcomes: list[Outcome]) -> None:
