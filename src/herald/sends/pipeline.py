@@ -3,10 +3,9 @@
 Stages overlap: while one batch is on the wire the next one is claimed, and each half batch is written
 back while the next half is on the wire; a half's outcomes are written before the half after next is sent,
 so at most one batch is ever sent and not yet recorded, and a crash sends at most one batch twice. Database
-work runs in threads
-(asyncio.to_thread), one transaction per claim and one per write-back; sending runs on the event loop
-through ONE transport per worker, whose pool size bounds concurrency. Recipients are claimed by id in
-batches, so memory stays flat in audience size.
+work runs in threads (asyncio.to_thread), one transaction per claim and one per write-back; sending runs on
+the event loop through ONE transport per worker, whose pool size bounds concurrency. Recipients are claimed
+by id in batches, so memory stays flat in audience size.
 
 Outcomes: accepted → `sent` (sent_at, deterministic Message-ID); SMTP 4xx or a dropped relay → `queued`
 again with exponential backoff, `failed` after `delivery_max_attempts`; SMTP 5xx → `bounced`, the address
