@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, Select, func, insert, or_, select, update
+from sqlalchemy import Select, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from herald.consent.models import Address, Topic
@@ -17,19 +17,10 @@ from herald.lists.models import MailingList
 from herald.sends.models import STATUS_READY, Delivery, SingleSend
 from herald.templates.models import Sender, Template
 
-# Columns the audience INSERT … SELECT fills, in the order audience.py selects them.
-DELIVERY_INSERT_COLUMNS = (
-    "account_id",
-    "send_id",
-    "address_id",
-    "contact_id",
-    "email",
-    "status",
-    "attempts",
-    "next_attempt_at",
-    "token",
-    "error",
-)
+# Settings of the launch transaction on PostgreSQL (SET LOCAL: they end with it), measured on a 1 M launch:
+# the plan's cost makes PostgreSQL JIT-compile it with inlining and optimisation (≈ 0.4 s, nothing gained
+# for a plan run once), and the audience's hash join spills to 16 temporary batches at the default 4 MB.
+_LAUNCH_SETTINGS = ("SET LOCAL jit = off", "SET LOCAL work_mem = '64MB'")
 
 
 class SendRepository:
@@ -97,13 +88,15 @@ class SendRepository:
         return self.session.scalars(stmt).first()
 
     # -- deliveries -----------------------------------------------------------------------------
-    def insert_deliveries(self, rows: Select[Any]) -> Insert:
-        """The INSERT … SELECT statement that materialises an audience (executed by `materialise`)."""
-        return insert(Delivery).from_select(list(DELIVERY_INSERT_COLUMNS), rows)
-
-    def materialise(self, rows: Select[Any]) -> None:
-        """Create one delivery per selected recipient in one set-based statement."""
-        self.session.execute(self.insert_deliveries(rows))
+    def materialise(self, rows: Select[Any]) -> int:
+        """Create one delivery per selected row (columns named by its labels) in one statement; how many."""
+        if is_postgres(self.session):
+            for setting in _LAUNCH_SETTINGS:
+                self.session.execute(text(setting))
+        stmt = insert(Delivery).from_select(list(rows.selected_columns.keys()), rows)
+        # SQLAlchemy keeps an INSERT's rowcount only when asked to.
+        result = self.session.execute(stmt.execution_options(preserve_rowcount=True))
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     def count_by_status(self, send_id: int) -> dict[str, int]:
         """How many deliveries of the send are in each status."""

@@ -245,9 +245,10 @@ class SendService:
             require_optin=bool(account and account.require_optin),
             now=now,
         )
-        self.repo.materialise(rows)
+        created = self.repo.materialise(rows)
         send.skipped = self.repo.suppressed_by_reason(send.id)
-        if self.repo.count_by_status(send.id).get("queued", 0) == 0:
+        # Every row is queued or suppressed, so the queued count needs no second pass over the audience.
+        if created == sum(send.skipped.values()):
             # Nobody to mail: the send is complete at once (the pipeline only finishes sends it works on).
             send.status, send.completed_at = STATUS_COMPLETED, now
         self.session.flush()

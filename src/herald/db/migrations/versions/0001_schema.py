@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 04:28:21.803921
+Create Date: 2026-11-22 06:36:34.653256
 """
 
 from __future__ import annotations
@@ -54,7 +54,6 @@ def upgrade() -> None:
         sa.UniqueConstraint("token", name=op.f("uq_deliveries_token")),
     )
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_deliveries_address_id"), ["address_id"], unique=False)
         batch_op.create_index("ix_deliveries_claim", ["status", "next_attempt_at", "id"], unique=False)
         batch_op.create_index("ix_deliveries_send_id_status", ["send_id", "status"], unique=False)
 
@@ -775,7 +774,6 @@ def downgrade() -> None:
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.drop_index("ix_deliveries_send_id_status")
         batch_op.drop_index("ix_deliveries_claim")
-        batch_op.drop_index(batch_op.f("ix_deliveries_address_id"))
 
     op.drop_table("deliveries")
     op.drop_table("accounts")
