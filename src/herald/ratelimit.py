@@ -1,8 +1,9 @@
 """Per-credential request rate limits: a sliding-window log per credential id, kept in process memory.
 
 `HERALD_RATE_LIMIT_PER_MINUTE` (settings.rate_limit_per_minute) > 0 switches it on; 0, the default, leaves
-every edge unlimited. The window is per process: N `herald serve` processes behind one balancer each allow
-the limit, so the effective limit is N times the setting (acceptable for an abuse guard; no shared store
+every edge unlimited. The window is per process: N `herald serve` processes behind one balancer, or the N
+web processes of one `herald serve --workers N` (the kernel spreads connections over them), each allow the
+limit, so the effective limit is up to N times the setting (acceptable for an abuse guard; no shared store
 is needed). Each edge calls `check(container, credential_id)` right after authentication and answers the
 RateLimited it raises in its own format (native 429 problem+json with Retry-After; each dialect documents
 its own error in its module docstring).
