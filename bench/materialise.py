@@ -4,16 +4,22 @@
 
 Builds one account with n contacts of one contact type and their addresses: 5 % opted out, 1 % bounced,
 10 % unsubscribed from the send's topic. Then, per repeat, in the same run:
-- the floor: a hand-written `INSERT … SELECT` of the same rows (same joins, same eligibility CASE) into a
-  table with the same columns and no index, constraint or foreign key;
+- the floor: a hand-written `INSERT … SELECT` of the same rows (same joins, same eligibility CASE, the same
+  token expression as Herald's: on PostgreSQL the id from the sequence and a keyed SHA-256, on SQLite 16
+  random bytes) into a table with the same columns, a primary key and no other index, constraint or foreign
+  key, under the same per-transaction settings Herald's launch uses on PostgreSQL (jit off, 64 MB work_mem);
 - Herald: a ready send launched by the worker's launcher (`launch_one`), i.e. SendService.launch with
   the eligibility rule, skip reasons, per-row tokens, and the real `deliveries` table with its indexes.
-Prints one JSON line per repeat with both times and their ratio.
+Prints one JSON line per repeat with both times and their ratio. On a local PostgreSQL it also reports the
+CPU seconds the database's backends spent on each (from /proc): unlike wall time, that barely moves with the
+load other users put on the machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import secrets
 import sys
 import time
 import uuid
@@ -86,13 +92,13 @@ def populate(container: Container, n: int) -> tuple[int, int, int, int]:
 
 
 FLOOR = """
-INSERT INTO floor_deliveries (account_id, send_id, address_id, contact_id, email, status, attempts,
+INSERT INTO floor_deliveries ({id_column}account_id, send_id, address_id, contact_id, email, status, attempts,
                               next_attempt_at, token, error)
-SELECT :a, :send, x.id, x.cid, x.email,
-       CASE WHEN ok THEN 'queued' ELSE 'suppressed' END, 0, CASE WHEN ok THEN :now END, {token},
+SELECT {id_value}:a, :send, x.id, x.cid, x.email,
+       CASE WHEN ok THEN 'queued' ELSE 'suppressed' END, 0, NULL, {token},
        CASE WHEN ok THEN NULL ELSE reason END
 FROM (
-  SELECT ad.id AS id, ad.email AS email, c.id AS cid,
+  SELECT ad.id AS id, ad.email AS email, c.id AS cid, {sequence}
          ad.status NOT IN ('opted_out', 'bounced', 'spam_reported') AND tu.address_id IS NULL AS ok,
          CASE WHEN ad.status = 'spam_reported' THEN 'spam_reported' WHEN ad.status = 'bounced' THEN 'bounced'
               WHEN ad.status = 'opted_out' THEN 'opted_out' WHEN tu.address_id IS NOT NULL
@@ -101,15 +107,41 @@ FROM (
   JOIN addresses ad ON ad.account_id = c.account_id AND ad.email = c.email
   LEFT JOIN topic_unsubscribes tu ON tu.address_id = ad.id AND tu.topic_id = :topic
   WHERE c.account_id = :a AND c.contact_type_id = :t
+  {fence}
 ) AS x
 """
+PG_TOKEN = "lpad(to_hex(x.did), 8, '0') || substr(encode(sha256(:key || int4send(x.did)), 'hex'), 1, 24)"
 
 
-def floor_run(engine: Engine, ids: tuple[int, int, int, int]) -> float:
-    """Seconds for the bare INSERT … SELECT into an unindexed table with deliveries' columns."""
+def backend_cpu(engine: Engine) -> float | None:
+    """CPU seconds used so far by the backends connected to this PostgreSQL database, if it runs here."""
+    if engine.dialect.name != "postgresql":
+        return None
+    with engine.connect() as conn:
+        pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")).scalars()
+        total = 0.0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                return None  # a remote server, or not ours to read
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def floor_run(engine: Engine, ids: tuple[int, int, int, int]) -> tuple[float, float | None]:
+    """Seconds (and backend CPU seconds) for the bare INSERT … SELECT into a table with deliveries' columns."""
     pg = engine.dialect.name == "postgresql"
-    token = "replace(gen_random_uuid()::text, '-', '')" if pg else "lower(hex(randomblob(16)))"
-    sql = FLOOR.format(token=token)
+    if pg:
+        sql = FLOOR.format(
+            id_column="id, ",
+            id_value="x.did, ",
+            sequence="nextval('floor_deliveries_id_seq')::integer AS did,",
+            token=PG_TOKEN,
+            fence="OFFSET 0",
+        )
+    else:
+        sql = FLOOR.format(id_column="", id_value="", sequence="", token="lower(hex(randomblob(16)))", fence="")
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE IF EXISTS floor_deliveries"))
         conn.execute(
@@ -123,16 +155,23 @@ def floor_run(engine: Engine, ids: tuple[int, int, int, int]) -> float:
                 "next_attempt_at TIMESTAMPTZ, token VARCHAR(32), error TEXT)"
             )
         )
+    params: dict[str, object] = {"a": ids[0], "send": 0, "topic": ids[2], "t": ids[1]}
+    if pg:
+        params["key"] = secrets.token_bytes(32)
+    cpu = backend_cpu(engine)
     started = time.perf_counter()
     with engine.begin() as conn:
-        conn.execute(
-            text(sql).bindparams(bindparam("now", NOW, type_=UTCDateTime()), a=ids[0], send=0, topic=ids[2], t=ids[1])
-        )
-    return time.perf_counter() - started
+        if pg:
+            conn.execute(text("SET LOCAL jit = off"))
+            conn.execute(text("SET LOCAL work_mem = '64MB'"))
+        conn.execute(text(sql), params)
+    elapsed = time.perf_counter() - started
+    after = backend_cpu(engine)
+    return elapsed, (after - cpu if cpu is not None and after is not None else None)
 
 
-def herald_run(container: Container, ids: tuple[int, int, int, int]) -> tuple[float, dict[str, int]]:
-    """Seconds for the launcher to launch one ready send to the whole contact type."""
+def herald_run(container: Container, ids: tuple[int, int, int, int]) -> tuple[float, float | None, dict[str, int]]:
+    """Seconds (and backend CPU seconds) for the launcher to launch one ready send to the whole contact type."""
     account_id, type_id, topic_id, sender_id = ids
     with container.transaction() as session:
         send = SingleSend(
@@ -148,13 +187,15 @@ def herald_run(container: Container, ids: tuple[int, int, int, int]) -> tuple[fl
             scheduled_at=NOW,
         )
         session.add(send)
+    cpu = backend_cpu(container.engine)
     started = time.perf_counter()
     launched = launch_one(container, now=NOW)
     elapsed = time.perf_counter() - started
+    after = backend_cpu(container.engine)
     assert launched == send.id, "the send did not launch"
     with container.sessions() as session:
         skipped = session.get(SingleSend, send.id).skipped  # type: ignore[union-attr]
-    return elapsed, skipped
+    return elapsed, (after - cpu if cpu is not None and after is not None else None), skipped
 
 
 def clear(container: Container) -> None:
@@ -181,23 +222,27 @@ def main() -> None:
         ids = populate(container, args.n)
         populate_s = time.perf_counter() - started
         for i in range(args.repeat):
-            floor = floor_run(container.engine, ids)
-            herald, skipped = herald_run(container, ids)
-            floor_after = floor_run(container.engine, ids)
+            floor, floor_cpu = floor_run(container.engine, ids)
+            herald, herald_cpu, skipped = herald_run(container, ids)
+            floor_after, floor_cpu_after = floor_run(container.engine, ids)
             floor_mean = (floor + floor_after) / 2
-            emit(
-                {
-                    "bench": "materialise",
-                    "db": container.engine.dialect.name,
-                    "n": args.n,
-                    "repeat": i + 1,
-                    "populate_s": round(populate_s, 1),
-                    "floor_s": round(floor_mean, 2),
-                    "herald_s": round(herald, 2),
-                    "ratio_herald_to_floor": round(herald / floor_mean, 2),
-                    "skipped": skipped,
-                }
-            )
+            result = {
+                "bench": "materialise",
+                "db": container.engine.dialect.name,
+                "n": args.n,
+                "repeat": i + 1,
+                "populate_s": round(populate_s, 1),
+                "floor_s": round(floor_mean, 2),
+                "herald_s": round(herald, 2),
+                "ratio_herald_to_floor": round(herald / floor_mean, 2),
+                "skipped": skipped,
+            }
+            if floor_cpu is not None and floor_cpu_after is not None and herald_cpu is not None:
+                floor_cpu_mean = (floor_cpu + floor_cpu_after) / 2
+                result["floor_cpu_s"] = round(floor_cpu_mean, 2)
+                result["herald_cpu_s"] = round(herald_cpu, 2)
+                result["cpu_ratio_herald_to_floor"] = round(herald_cpu / floor_cpu_mean, 2)
+            emit(result)
             clear(container)
         container.engine.dispose()
 
