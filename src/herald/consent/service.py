@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
@@ -30,7 +31,20 @@ class TopicState:
     unsubscribed: bool
 
 
-def effective_status(addr: Address) -> str:
+class ConsentState(Protocol):
+    """What the status of an address as of now depends on (an Address, or a plain read of its columns)."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def opted_out_until(self) -> datetime | None: ...
+
+    @property
+    def status_before_optout(self) -> str | None: ...
+
+
+def effective_status(addr: ConsentState) -> str:
     """The status as of now: an ended temporary opt-out reads as the state it returns to (no session needed)."""
     if addr.status == rules.OPTED_OUT and addr.opted_out_until is not None and addr.opted_out_until <= utcnow():
         return addr.status_before_optout or rules.UNKNOWN
