@@ -382,7 +382,6 @@ def _json_result(result: Status | Unsubscribed) -> Response:
     return _json(body)
 
 
-@router.post("/json.fcgi")
 async def json_api(request: Request) -> Response:
     """The Mailkit JSON API."""
     try:
@@ -396,6 +395,12 @@ async def json_api(request: Request) -> Response:
     except MailkitError as exc:
         return _json_error(exc.text)
     return _json_result(result)
+
+
+# Plain Starlette routes: the endpoints take the bare request and answer errors as data, so FastAPI's
+# per-request handling (dependency solving, exit stack, telemetry) bought nothing and cost ≈ 70 µs a call
+# (113–140 → 43–49 µs for a malformed call through the whole app, in-process).
+router.add_route("/json.fcgi", json_api, methods=["POST"])
 
 
 # -- XML-RPC ------------------------------------------------------------------------------------
@@ -454,7 +459,6 @@ def _xmlrpc_result(result: Status | Unsubscribed) -> Response:
     return _xmlrpc(result.topics if result.topics is not None else "FALSE")
 
 
-@router.post("/rpc.fcgi")
 async def xmlrpc_api(request: Request) -> Response:
     """The Mailkit XML-RPC API."""
     try:
@@ -468,3 +472,6 @@ async def xmlrpc_api(request: Request) -> Response:
     except MailkitError as exc:
         return _xmlrpc(exc.text)
     return _xmlrpc_result(result)
+
+
+router.add_route("/rpc.fcgi", xmlrpc_api, methods=["POST"])
