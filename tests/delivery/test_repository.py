@@ -18,10 +18,15 @@ def _ids(container: Container, send_id: int) -> list[int]:
         return list(session.scalars(select(Delivery.id).where(Delivery.send_id == send_id).order_by(Delivery.id)))
 
 
-def _claim(container: Container, owner: str, limit: int) -> list[int]:
+def _claim(container: Container, owner: str, limit: int, send_id: int) -> list[int]:
+    """The claimed ids in claim order (each returned with its send)."""
     now = utcnow()
     with container.transaction() as session:
-        return DeliveryRepository(session).claim(owner, limit=limit, now=now, lease_until=now + timedelta(seconds=60))
+        claimed = DeliveryRepository(session).claim(
+            owner, limit=limit, now=now, lease_until=now + timedelta(seconds=60)
+        )
+    assert set(claimed.values()) <= {send_id}
+    return list(claimed)
 
 
 def test_claim_merges_fresh_and_retry_due_rows_by_id_after_expired_leases(container: Container) -> None:
@@ -36,9 +41,9 @@ def test_claim_merges_fresh_and_retry_due_rows_by_id_after_expired_leases(contai
         expired = update(Delivery).where(Delivery.id == ids[6])
         session.execute(expired.values(status="sending", lease_owner="gone", lease_until=now - timedelta(minutes=1)))
 
-    assert _claim(container, "w1", 3) == [ids[6], ids[0], ids[1]]
-    assert _claim(container, "w1", 10) == [ids[3], ids[4], ids[5]]  # ids[2] is not due yet
-    assert _claim(container, "w1", 10) == []
+    assert _claim(container, "w1", 3, send_id) == [ids[6], ids[0], ids[1]]
+    assert _claim(container, "w1", 10, send_id) == [ids[3], ids[4], ids[5]]  # ids[2] is not due yet
+    assert _claim(container, "w1", 10, send_id) == []
     with container.sessions() as session:
         rows = dict(session.execute(select(Delivery.id, Delivery.lease_owner).where(Delivery.send_id == send_id)).all())
     assert rows[ids[2]] is None and all(rows[i] == "w1" for i in ids if i != ids[2])

@@ -61,11 +61,13 @@ class DeliveryRepository:
         self.session = session
 
     # -- claim ----------------------------------------------------------------------------------
-    def claim(self, owner: str, *, limit: int, now: datetime, lease_until: datetime) -> list[int]:
+    def claim(self, owner: str, *, limit: int, now: datetime, lease_until: datetime) -> dict[int, int]:
         """Lease up to `limit` deliveries of running sends: expired leases first, then due queued ones.
 
-        PostgreSQL: `FOR UPDATE SKIP LOCKED`, so concurrent workers take disjoint batches. SQLite: the
-        transaction holds the write lock from BEGIN (see db.engine), so claims are serialised.
+        Returns delivery id → send id, in claim order. PostgreSQL: `FOR UPDATE SKIP LOCKED`, so concurrent
+        workers take disjoint batches. SQLite: the transaction holds the write lock from BEGIN (see
+        db.engine), so claims are serialised. Core statements on the session's connection (the ORM's
+        per-statement work was a third of a claim), and the lease UPDATE returns each row's send.
         """
         live_send = and_(
             SingleSend.id == Delivery.send_id,
@@ -79,6 +81,7 @@ class DeliveryRepository:
         # row of the table on each claim (O(audience) per batch). Merged by id, the result is the same.
         fresh = and_(Delivery.status == "queued", Delivery.next_attempt_at.is_(None))
         retry = and_(Delivery.status == "queued", Delivery.next_attempt_at <= now)
+        connection = self.session.connection()
         ids: list[int] = []
         for conditions in ((expired,), (fresh, retry)):
             want = limit - len(ids)
@@ -94,20 +97,18 @@ class DeliveryRepository:
                 )
                 if is_postgres(self.session):
                     stmt = stmt.with_for_update(skip_locked=True)
-                found.extend(self.session.scalars(stmt))
+                found.extend(connection.execute(stmt).scalars())
             ids.extend(sorted(found)[:want])
-        if ids:
-            self.session.execute(
-                update(Delivery)
-                .where(Delivery.id.in_(ids))
-                .values(status="sending", lease_owner=owner, lease_until=lease_until)
-                .execution_options(synchronize_session=False)
-            )
-        return ids
-
-    def send_ids_of(self, ids: Sequence[int]) -> set[int]:
-        """The sends the given deliveries belong to."""
-        return set(self.session.scalars(select(Delivery.send_id).where(Delivery.id.in_(ids)).distinct()))
+        if not ids:
+            return {}
+        leased = connection.execute(
+            update(_DELIVERIES)
+            .where(_DELIVERIES.c.id.in_(ids))
+            .values(status="sending", lease_owner=owner, lease_until=lease_until)
+            .returning(_DELIVERIES.c.id, _DELIVERIES.c.send_id)
+        )
+        send_of: dict[int, int] = {row[0]: row[1] for row in leased}
+        return {i: send_of[i] for i in ids}
 
     def send_infos(self, send_ids: set[int]) -> dict[int, SendInfo]:
         """The sends of a batch with their sender, HTML and the account's opt-in rule."""

@@ -143,12 +143,13 @@ def claim_batch(container: Container, state: PipelineState, owner: str) -> Batch
     with container.transaction() as session:
         repo = DeliveryRepository(session)
         lease_until = now + timedelta(seconds=settings.delivery_lease_seconds)
-        ids = repo.claim(owner, limit=settings.delivery_batch_size, now=now, lease_until=lease_until)
-        batch.claimed = len(ids)
-        if not ids:
+        claimed = repo.claim(owner, limit=settings.delivery_batch_size, now=now, lease_until=lease_until)
+        batch.claimed = len(claimed)
+        if not claimed:
             return batch
+        ids = list(claimed)
         suppressed: list[dict[str, Any]] = []
-        for info in repo.send_infos(repo.send_ids_of(ids)).values():
+        for info in repo.send_infos(set(claimed.values())).values():
             ok, refused = repo.recipients(ids, info, now=now)
             eligible.extend(ok)
             suppressed.extend(
