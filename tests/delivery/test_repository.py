@@ -47,3 +47,24 @@ def test_claim_merges_fresh_and_retry_due_rows_by_id_after_expired_leases(contai
     with container.sessions() as session:
         rows = dict(session.execute(select(Delivery.id, Delivery.lease_owner).where(Delivery.send_id == send_id)).all())
     assert rows[ids[2]] is None and all(rows[i] == "w1" for i in ids if i != ids[2])
+
+
+def test_finish_sent_writes_only_rows_this_worker_still_leases(container: Container) -> None:
+    """One UPDATE for the batch: Message-ID as render gives it, attempts + 1, and nothing for a lost lease."""
+    from herald.delivery.render import message_id
+
+    send_id, _ = _make_send(container, 3)
+    mine = _claim(container, "w1", 2, send_id)
+    lost, rest = mine[0], _ids(container, send_id)[2]
+    now = utcnow()
+    with container.transaction() as session:  # lease expired and taken over by another worker
+        session.execute(update(Delivery).where(Delivery.id == lost).values(lease_owner="w2"))
+    with container.transaction() as session:
+        DeliveryRepository(session).finish_sent("w1", [*mine, rest], now=now, domain="shop.example")
+    with container.sessions() as session:
+        rows = {d.id: d for d in session.scalars(select(Delivery).where(Delivery.send_id == send_id))}
+    done = rows[mine[1]]
+    assert (done.status, done.attempts, done.lease_owner, done.error) == ("sent", 1, None, None)
+    assert done.message_id == message_id(done.token, "shop.example") and done.sent_at is not None
+    assert (rows[lost].status, rows[lost].lease_owner, rows[lost].message_id) == ("sending", "w2", None)
+    assert (rows[rest].status, rows[rest].attempts) == ("queued", 0)

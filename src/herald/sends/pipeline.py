@@ -63,7 +63,7 @@ class Outcome:
     recipient: Recipient
     kind: str  # sent | retry | bounced | failed
     detail: str | None = None
-    message_id: str | None = None
+    domain: str | None = None  # of the Message-ID, for a sent message
 
 
 @dataclass
@@ -180,7 +180,7 @@ async def _send_one(transport: Transport, recipient: Recipient, compiled: Compil
     except Exception as exc:  # a transport bug must not lose the delivery: retry it later
         log.exception("sending delivery %s failed unexpectedly", recipient.id)
         return Outcome(recipient, "retry", f"{type(exc).__name__}: {exc}")
-    return Outcome(recipient, "sent", message_id=compiled.message_id(recipient.token))
+    return Outcome(recipient, "sent", domain=compiled.domain)
 
 
 async def send_batch(transport: Transport, recipients: list[tuple[Recipient, CompiledMessage]]) -> list[Outcome]:
@@ -195,13 +195,15 @@ def write_outcomes(container: Container, owner: str, outcomes: list[Outcome]) ->
         return
     settings = container.settings
     now = utcnow()
-    groups: dict[str, list[dict[str, Any]]] = {"sent": [], "queued": [], "failed": [], "bounced": []}
+    groups: dict[str, list[dict[str, Any]]] = {"queued": [], "failed": [], "bounced": []}
+    sent_by_domain: dict[str, list[int]] = {}
     for o in outcomes:
+        if o.kind == "sent":
+            sent_by_domain.setdefault(o.domain or "", []).append(o.recipient.id)
+            continue
         attempts = o.recipient.attempts + 1
         row: dict[str, Any] = {"b_id": o.recipient.id, "b_attempts": attempts, "b_error": o.detail}
-        if o.kind == "sent":
-            groups["sent"].append({**row, "b_message_id": o.message_id, "b_sent_at": now})
-        elif o.kind == "retry" and attempts < settings.delivery_max_attempts:
+        if o.kind == "retry" and attempts < settings.delivery_max_attempts:
             delay = min(settings.delivery_retry_seconds * 2 ** (attempts - 1), MAX_BACKOFF_SECONDS)
             groups["queued"].append({**row, "b_next": now + timedelta(seconds=delay)})
         elif o.kind == "bounced":
@@ -212,6 +214,8 @@ def write_outcomes(container: Container, owner: str, outcomes: list[Outcome]) ->
     sent = [o for o in outcomes if o.kind == "sent"]
     with container.transaction() as session:
         repo = DeliveryRepository(session)
+        for domain, ids in sent_by_domain.items():
+            repo.finish_sent(owner, ids, now=now, domain=domain)
         for status, rows in groups.items():
             repo.finish(owner, rows, status=status)
         for o in bounced:
