@@ -85,9 +85,10 @@ def _cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_cli(url: str, env: dict[str, str], path: Path, account_id: int) -> dict[str, object]:
+def run_cli(url: str, env: dict[str, str], path: Path, account_id: int, extra: list[str]) -> dict[str, object]:
     """Run the real CLI once; wall seconds, its last stderr line, and the CPU of the CLI and its backends."""
     args = [str(Path(sys.executable).parent / "herald"), "contacts", "import", str(path), "--account", str(account_id)]
+    args += extra
     backends: dict[int, float] = {}
     watch = psycopg.connect(url, autocommit=True) if not url.startswith("sqlite") else None
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -124,6 +125,7 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=1_000_000)
     parser.add_argument("--db", default="pg")
     parser.add_argument("--no-updates", action="store_true", help="skip the second import (all updates)")
+    parser.add_argument("--batch-size", type=int, help="passed to the CLI (default: the CLI's own)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="herald-bench-import-"))
     path = tmp / "contacts.csv"
@@ -137,7 +139,8 @@ def main() -> None:
         floor_s = floor(url, path)
         env = {**os.environ, "HERALD_DATABASE_URL": url, "HERALD_SECRET_KEY": "bench", "HERALD_DATA_DIR": str(tmp)}
         for kind in ("new", "update")[: 1 if args.no_updates else 2]:
-            run = run_cli(url, env, path, account_id)
+            extra = ["--batch-size", str(args.batch_size)] if args.batch_size else []
+            run = run_cli(url, env, path, account_id, extra)
             wall, client, server = float(run["wall"]), float(run["client_cpu"]), float(run["server_cpu"])  # type: ignore[arg-type]
             emit(
                 {
@@ -145,6 +148,7 @@ def main() -> None:
                     "rows": kind,
                     "db": "sqlite" if url.startswith("sqlite") else "postgresql",
                     "n": args.n,
+                    "batch_size": args.batch_size or "default",
                     "cli_says": run["says"],
                     "floor_rows_per_s": round(args.n / floor_s),
                     "herald_rows_per_s": round(args.n / wall),

@@ -17,6 +17,7 @@ from herald.actor import Actor
 from herald.cli import _migrated
 from herald.contacts.importer import (
     BATCH_SIZE,
+    PG_BATCH_SIZE,
     BadRow,
     Columns,
     ContactImporter,
@@ -49,13 +50,22 @@ def register(app: typer.Typer) -> None:
 def import_contacts(
     file: Annotated[Path, typer.Argument(help="CSV file; headers name POST /contacts fields, others are custom.")],
     account: Annotated[int, typer.Option("--account", help="Account id.")],
-    batch_size: Annotated[int, typer.Option(help="Rows per transaction.", min=1, max=50_000)] = BATCH_SIZE,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            help=f"Rows per transaction (default {PG_BATCH_SIZE:,} on PostgreSQL, {BATCH_SIZE:,} otherwise).",
+            min=1,
+            max=50_000,
+        ),
+    ] = None,
 ) -> None:
     """Import contacts from a CSV file; bad rows are reported with their line number and skipped."""
     console = Console(stderr=True, highlight=False)
     if not file.is_file():
         fail(f"file {file} not found")
     container = _migrated()
+    if batch_size is None:
+        batch_size = PG_BATCH_SIZE if container.engine.dialect.name == "postgresql" else BATCH_SIZE
     try:
         result = _import(container, account, file, batch_size, console)
     finally:
