@@ -70,8 +70,8 @@ class Delivery(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column()
     send_id: Mapped[int] = mapped_column()
-    # Not indexed: no query looks deliveries up by address alone (the privacy pages match the address or
-    # its email, which reads the account's deliveries anyway), and the index cost 1.5 s of a 1 M launch.
+    # Not indexed: no query looks deliveries up by address alone (the privacy pages match the address OR
+    # its email, which is unindexed, so they scan anyway), and the index cost 1.5 s of a 1 M launch.
     address_id: Mapped[int | None] = mapped_column()
     contact_id: Mapped[int | None] = mapped_column(default=None)
     email: Mapped[str | None] = mapped_column(String(320))
