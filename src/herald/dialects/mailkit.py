@@ -235,10 +235,20 @@ def _run_getstatus(container: Container, key_id: str, call: Call) -> Status:
     """
     assert isinstance(call.client_md5, str)
     key = _status_key(call)
-    email, address_id = (key, None) if isinstance(key, str) else (None, key if isinstance(key, int) else None)
+    # Parameters that name no address still read the credential (address_id None matches no row).
+    email = key if isinstance(key, str) else None
+    address_id = key if isinstance(key, int) else None
     rows = _status_reads(container).read(key_id, email=email, address_id=address_id)
     first = rows[0] if rows else None
-    credential = None if first is None else (first[0], first[1], first[2], first[3], bool(first[4]))
+    credential = None
+    if first is not None:
+        credential = (
+            first[db.CREDENTIAL_ID],
+            first[db.ACCOUNT_ID],
+            first[db.SECRET_HASH],
+            first[db.ACCOUNT_EXISTS],
+            bool(first[db.USER_OK]),
+        )
     try:
         credential_id, _account_id = check_credential(credential, call.client_md5)
     except Unauthorized:
@@ -267,9 +277,9 @@ def _run_getstatus(container: Container, key_id: str, call: Call) -> Status:
     return _status(addr, effective_status(addr), states)
 
 
-def _status_key(call: Call) -> str | int | MailkitError | None:
-    """What getstatus looks the address up by: the email as stored, else the id; the error to answer (after
-    the credential check) when the parameters name no address; None when nothing can match.
+def _status_key(call: Call) -> str | int | MailkitError:
+    """What getstatus looks the address up by: the email as stored, else the id; or the error to answer
+    (after the credential check) when the parameters cannot name an address.
 
     Every stored email is `normalise_email`'s output (trimmed, lowercased, validated), so looking up the
     trimmed, lowercased text finds exactly what validating it first would: anything invalid matches no row
@@ -295,6 +305,7 @@ def _status_key(call: Call) -> str | int | MailkitError | None:
 
 
 def _same_id(id_email: Any, address_id: int) -> bool:
+    """True when ID_email is absent or names the address found by email."""
     return _absent(id_email) or int(str(id_email).strip()) == address_id
 
 
