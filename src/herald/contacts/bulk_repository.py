@@ -137,12 +137,13 @@ class BulkImportRepository:
         type_index = 1 + list(columns).index("contact_type_id") if "contact_type_id" in columns else None
         type_ids = sorted({row[type_index] for row in rows if row[type_index] is not None}) if type_index else []
         self._lock_referenced(account_id, type_ids)
+        role = self.conn.execute(text("SELECT current_setting('session_replication_role')")).scalar()
         self.conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
         try:
             created, new_held = self.conn.execute(statement, params).one()
         finally:
             # Everything else in this transaction (the consent engine's writes) runs with its triggers again.
-            self.conn.exec_driver_sql("SET LOCAL session_replication_role = origin")
+            self.conn.execute(text("SELECT set_config('session_replication_role', :role, true)"), {"role": role})
         return int(created), set(new_held or ())
 
     def _stage(self, rows: Sequence[Sequence[Any]], columns: Sequence[str], custom_count: int) -> None:
