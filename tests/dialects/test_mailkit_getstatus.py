@@ -17,6 +17,7 @@ from herald.consent.models import Address
 from herald.consent.service import ConsentService
 from herald.container import Container
 from herald.db.base import utcnow
+from herald.dialects.mailkit_repository import EMBEDDED_BUSY_MS
 
 JSON = "/json.fcgi"
 GETSTATUS = "mailkit.email.unsubscribe.getstatus"
@@ -125,3 +126,20 @@ def test_unknown_address_answers_one_error_whatever_the_topics(
             svc.create_topic(name)
     params = {"ID_email": 424242} if ident == "id" else {"email": "ghost@example.com"}
     assert _error(client, _call(account, **params)) == "Invalid ID_email or email"
+
+
+def test_the_event_loop_read_waits_briefly_for_a_sqlite_lock(
+    client: TestClient, container: Container, account: dict[str, Any]
+) -> None:
+    if container.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's locking")
+    _known(container, account, "locked@example.com", "opted_in")
+    assert client.post(JSON, json=_call(account, email="locked@example.com")).json()["unsubscribe"] == "FALSE"
+    reads = container.extras["mailkit_status_reads"]
+    # The read runs on the event loop: its connection waits 200 ms for a lock, not the engine's 30 s. (Only a
+    # connection holding the file in exclusive locking mode could make a WAL read wait at all, and SQLite
+    # grants that mode only while no other connection is open, so the case itself cannot be staged here.)
+    timeouts = [c.execute("PRAGMA busy_timeout").fetchone()[0] for c in reads._opened]  # noqa: SLF001
+    assert timeouts == [EMBEDDED_BUSY_MS]
+    with container.engine.connect() as conn:  # the engine's own connections keep their 30 s
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000

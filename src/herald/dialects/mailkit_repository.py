@@ -26,6 +26,9 @@ from herald.accounts.models import Account, Credential, User
 from herald.accounts.service import MAILKIT
 from herald.consent.models import Address, Topic, TopicUnsubscribe
 
+# How long an embedded read waits for a lock before failing (see StatusReads._connection).
+EMBEDDED_BUSY_MS = 200
+
 # Positions of the columns in a row of StatusReads.read.
 CREDENTIAL_ID, ACCOUNT_ID, SECRET_HASH, ACCOUNT_EXISTS, USER_OK = 0, 1, 2, 3, 4
 ADDRESS_ID, EMAIL, STATUS, OPTED_OUT_UNTIL, STATUS_BEFORE_OPTOUT = 5, 6, 7, 8, 9
@@ -100,7 +103,7 @@ class StatusReads:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        # An embedded (SQLite) read never waits on a network round trip.
+        # An embedded (SQLite) read never waits on a network round trip, so callers may run it on the event loop.
         self.embedded = engine.dialect.name == "sqlite"
         self._by_email = _Compiled(True, engine.dialect)
         self._by_id = _Compiled(False, engine.dialect)
@@ -135,14 +138,19 @@ class StatusReads:
             cursor.close()
 
     def _connection(self) -> Any:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None and conn in self._opened:
-            return conn
+        kept = getattr(self._local, "conn", None)
+        if kept is not None and kept in self._opened:
+            return kept
         fairy = self.engine.raw_connection()
-        conn = fairy.dbapi_connection
+        conn: Any = fairy.dbapi_connection
         fairy.detach()
         if self.engine.dialect.name == "postgresql":
-            conn.autocommit = True  # type: ignore[union-attr]
+            conn.autocommit = True
+        if self.embedded:
+            # A WAL read waits for no writer; only a connection holding the file in exclusive locking mode (a
+            # tool, never Herald) can make it wait. On the event loop that wait must stay short, not the
+            # engine's 30 s: the read fails (and is retried once) instead of stalling every request.
+            conn.execute(f"PRAGMA busy_timeout={EMBEDDED_BUSY_MS}")
         with self._lock:
             self._opened.append(conn)
         self._local.conn = conn
