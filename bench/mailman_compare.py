@@ -132,13 +132,47 @@ def counting_sink() -> Iterator[int]:
         proc.wait()
 
 
+class SinkProbe:
+    """One control connection to the sink, kept open while a post is polled every 20 ms."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.conn: socket.socket | None = None
+
+    def counts(self) -> tuple[int, int, int]:
+        """(messages, recipients) the sink has accepted so far, and the size of the last message."""
+        for attempt in range(3):
+            try:
+                if self.conn is None:
+                    # A generous timeout: on this shared machine the sink once went 5 s without an answer.
+                    self.conn = socket.create_connection(("127.0.0.1", self.port), timeout=60)
+                    self.replies = self.conn.makefile("rb")
+                    self.replies.readline()
+                self.conn.sendall(b"XCNT\r\n")
+                _, messages, recipients, size = self.replies.readline().split()
+                return int(messages), int(recipients), int(size)
+            except (OSError, ValueError) as error:
+                note(f"sink probe: {error!r}, reconnecting")
+                self.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        """Drop the control connection."""
+        if self.conn is not None:
+            self.replies.close()
+            self.conn.close()
+            self.conn = None
+
+
 def sink_counts(port: int) -> tuple[int, int, int]:
-    """(messages, recipients) the sink has accepted so far, and the size of the last message (dot-stuffed)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn, conn.makefile("rb") as replies:
-        replies.readline()
-        conn.sendall(b"XCNT\r\nQUIT\r\n")
-        _, messages, recipients, size = replies.readline().split()
-    return int(messages), int(recipients), int(size)
+    """A one-off probe of the sink's counts."""
+    probe = SinkProbe(port)
+    try:
+        return probe.counts()
+    finally:
+        probe.close()
 
 
 # --- Mailman ------------------------------------------------------------------------------------------------
@@ -297,14 +331,15 @@ def time_post(
     mailman: Mailman, *, sink_port: int, to: str, message: bytes, expect: int, timeout: float
 ) -> dict[str, float]:
     """Post over LMTP; seconds until the sink has accepted `expect` more recipients, and what it counted."""
-    messages_before, recipients_before, _ = sink_counts(sink_port)
+    probe = SinkProbe(sink_port)
+    messages_before, recipients_before, _ = probe.counts()
     cpu_before = mailman.cpu_seconds()
     started = time.perf_counter()
     with smtplib.LMTP("127.0.0.1", mailman.lmtp_port) as lmtp:
         lmtp.sendmail(POSTER, [to], message)
     first: float | None = None
     while True:
-        messages, recipients, size = sink_counts(sink_port)
+        messages, recipients, size = probe.counts()
         if first is None and recipients > recipients_before:
             # Everything before the first delivery is the in and pipeline runners (moderation chain, the
             # recipient list read member by member): Herald's counterpart, materialising the deliveries,
@@ -320,6 +355,7 @@ def time_post(
         time.sleep(0.02)
     elapsed = time.perf_counter() - started
     cpu = mailman.cpu_seconds() - cpu_before
+    probe.close()
     note(f"mailman: {to} delivered to {expect} in {elapsed:.2f} s")
     first = started if first is None else first
     return {
