@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+import pytest
+from sqlalchemy import event, select, text, update
 
 from herald.container import Container
 from herald.db.base import utcnow
@@ -68,3 +70,33 @@ def test_finish_sent_writes_only_rows_this_worker_still_leases(container: Contai
     assert done.message_id == message_id(done.token, "shop.example") and done.sent_at is not None
     assert (rows[lost].status, rows[lost].lease_owner, rows[lost].message_id) == ("sending", "w2", None)
     assert (rows[rest].status, rows[rest].attempts) == ("queued", 0)
+
+
+def test_claim_queries_walk_the_claim_index_and_never_scan_deliveries(container: Container) -> None:
+    """Each claim query must stop after `limit` rows: a scan of `deliveries` per claim makes a send O(N²).
+
+    Checked with SQLite's EXPLAIN QUERY PLAN on the very statements a claim runs (its plans are fixed by the
+    schema, where PostgreSQL's depend on table statistics; there the fix was measured with EXPLAIN ANALYZE).
+    """
+    if container.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's plans are deterministic; PostgreSQL's depend on statistics")
+    send_id, _ = _make_send(container, 40)
+    with container.transaction() as session:  # most of the send already went out, and the planner knows it
+        session.execute(update(Delivery).where(Delivery.id.not_in(_ids(container, send_id)[-5:])).values(status="sent"))
+        session.execute(text("ANALYZE"))
+    plans: list[str] = []
+
+    def explain(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if statement.lstrip().upper().startswith("SELECT DELIVERIES.ID"):
+            rows = cursor.connection.execute(f"EXPLAIN QUERY PLAN {statement}", parameters).fetchall()
+            plans.append(" | ".join(str(row[-1]) for row in rows))
+
+    event.listen(container.engine, "before_cursor_execute", explain)
+    try:
+        _claim(container, "w1", 2, send_id)
+    finally:
+        event.remove(container.engine, "before_cursor_execute", explain)
+    assert len(plans) == 3, plans  # expired leases, fresh rows, retry-due rows
+    for plan in plans:
+        assert "SCAN deliveries" not in plan, plan
+        assert "ix_deliveries_claim" in plan, plan

@@ -76,9 +76,8 @@ class DeliveryRepository:
             SingleSend.cancelled.is_(False),
         )
         expired = and_(Delivery.status == "sending", Delivery.lease_until < now)
-        # "Due" is two conditions queried apart: `next_attempt_at IS NULL` walks ix_deliveries_claim in id
-        # order and stops after `limit` rows, where the OR of both made SQLite read and sort every queued
-        # row of the table on each claim (O(audience) per batch). Merged by id, the result is the same.
+        # "Due" is two conditions queried apart (the OR of both made SQLite read and sort every queued row of
+        # the table on each claim, O(audience) per batch); their rows are merged by id.
         fresh = and_(Delivery.status == "queued", Delivery.next_attempt_at.is_(None))
         retry = and_(Delivery.status == "queued", Delivery.next_attempt_at <= now)
         connection = self.session.connection()
@@ -89,10 +88,21 @@ class DeliveryRepository:
                 break
             found: list[int] = []
             for condition in conditions:
+                # Each query is ordered the way an index hands its rows over, so it stops after `limit` rows:
+                # fresh and retry-due by (next_attempt_at, id), the order of ix_deliveries_claim (by id alone,
+                # PostgreSQL walked the primary key past every sent row, 41 ms per claim half-way through
+                # 200 k, and SQLite scanned the table for the retry query, 30 ms); expired leases, always few,
+                # by (lease_until, id), which no index offers, so SQLite no longer scans the primary key for
+                # them (25 ms at 200 k). Oldest lease and earliest retry go first.
+                order = (
+                    (Delivery.lease_until, Delivery.id)
+                    if condition is expired
+                    else (Delivery.next_attempt_at, Delivery.id)
+                )
                 stmt = (
                     select(Delivery.id)
                     .where(condition, exists(select(SingleSend.id).where(live_send)))
-                    .order_by(Delivery.id)
+                    .order_by(*order)
                     .limit(want)
                 )
                 if is_postgres(self.session):
