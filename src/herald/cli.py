@@ -162,11 +162,12 @@ def worker(
     smtp_url: Annotated[str | None, typer.Option(envvar="HERALD_SMTP_URL")] = None,
 ) -> None:
     """Run the scheduler and delivery pipeline only (any number of them against one PostgreSQL)."""
-    from herald.worker import Worker
+    from herald.worker import Worker, settle_heap
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     container = _migrated(database_url=database_url, smtp_url=smtp_url)
     w = Worker(container)
+    settle_heap()
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
