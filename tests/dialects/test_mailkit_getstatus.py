@@ -18,23 +18,12 @@ from herald.consent.service import ConsentService
 from herald.container import Container
 from herald.db.base import utcnow
 from herald.dialects.mailkit_repository import EMBEDDED_BUSY_MS
-
-JSON = "/json.fcgi"
-GETSTATUS = "mailkit.email.unsubscribe.getstatus"
+from tests.dialects.test_mailkit import GETSTATUS, JSON, _known
+from tests.dialects.test_mailkit import _call as mailkit_call
 
 
 def _call(account: dict[str, Any], **parameters: Any) -> dict[str, Any]:
-    creds = account["mailkit"]
-    return {"function": GETSTATUS, "id": creds["client_id"], "md5": creds["client_md5"], "parameters": parameters}
-
-
-def _known(container: Container, account: dict[str, Any], email: str, status: str | None = None) -> int:
-    with container.transaction() as s:
-        svc = ConsentService(s, Actor(account_id=account["account_id"], source="test"))
-        addr = svc.ensure(email)
-        if status:
-            svc.set_status(email, status)
-        return addr.id
+    return mailkit_call(account, GETSTATUS, **parameters)
 
 
 def _error(client: TestClient, body: dict[str, Any]) -> Any:
