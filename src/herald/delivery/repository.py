@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, exists, func, literal, select, update
+from sqlalchemy import ColumnElement, Select, Table, and_, bindparam, exists, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from herald.accounts.models import Account
@@ -64,51 +64,39 @@ class DeliveryRepository:
     def claim(self, owner: str, *, limit: int, now: datetime, lease_until: datetime) -> dict[int, int]:
         """Lease up to `limit` deliveries of running sends: expired leases first, then due queued ones.
 
-        Returns delivery id → send id, in claim order. PostgreSQL: `FOR UPDATE SKIP LOCKED`, so concurrent
-        workers take disjoint batches. SQLite: the transaction holds the write lock from BEGIN (see
-        db.engine), so claims are serialised. Core statements on the session's connection (the ORM's
-        per-statement work was a third of a claim), and the lease UPDATE returns each row's send.
+        Returns delivery id → send id, in claim order. Sends are served oldest first, each from its own
+        range of ix_deliveries_claim (send_id, status, next_attempt_at, id). PostgreSQL: `FOR UPDATE SKIP
+        LOCKED`, so concurrent workers take disjoint batches. SQLite: the transaction holds the write lock
+        from BEGIN (see db.engine), so claims are serialised. Core statements on the session's connection
+        (the ORM's per-statement work was a third of a claim), and the lease UPDATE returns each row's send.
         """
-        live_send = and_(
-            SingleSend.id == Delivery.send_id,
-            SingleSend.status == STATUS_RUNNING,
-            SingleSend.paused.is_(False),
-            SingleSend.cancelled.is_(False),
+        connection = self.session.connection()
+        live_sends = list(
+            connection.execute(
+                select(SingleSend.id)
+                .where(
+                    SingleSend.status == STATUS_RUNNING,
+                    SingleSend.paused.is_(False),
+                    SingleSend.cancelled.is_(False),
+                )
+                .order_by(SingleSend.id)
+            ).scalars()
         )
         expired = and_(Delivery.status == "sending", Delivery.lease_until < now)
         # "Due" is two conditions queried apart (the OR of both made SQLite read and sort every queued row of
-        # the table on each claim, O(audience) per batch); their rows are merged by id.
+        # the send on each claim, O(audience) per batch); their rows are merged by id.
         fresh = and_(Delivery.status == "queued", Delivery.next_attempt_at.is_(None))
         retry = and_(Delivery.status == "queued", Delivery.next_attempt_at <= now)
-        connection = self.session.connection()
         ids: list[int] = []
         for conditions in ((expired,), (fresh, retry)):
-            want = limit - len(ids)
-            if want <= 0:
-                break
-            found: list[int] = []
-            for condition in conditions:
-                # Each query is ordered the way an index hands its rows over, so it stops after `limit` rows:
-                # fresh and retry-due by (next_attempt_at, id), the order of ix_deliveries_claim (by id alone,
-                # PostgreSQL walked the primary key past every sent row, 41 ms per claim half-way through
-                # 200 k, and SQLite scanned the table for the retry query, 30 ms); expired leases, always few,
-                # by (lease_until, id), which no index offers, so SQLite no longer scans the primary key for
-                # them (25 ms at 200 k). Oldest lease and earliest retry go first.
-                order = (
-                    (Delivery.lease_until, Delivery.id)
-                    if condition is expired
-                    else (Delivery.next_attempt_at, Delivery.id)
-                )
-                stmt = (
-                    select(Delivery.id)
-                    .where(condition, exists(select(SingleSend.id).where(live_send)))
-                    .order_by(*order)
-                    .limit(want)
-                )
-                if is_postgres(self.session):
-                    stmt = stmt.with_for_update(skip_locked=True)
-                found.extend(connection.execute(stmt).scalars())
-            ids.extend(sorted(found)[:want])
+            for send_id in live_sends:
+                want = limit - len(ids)
+                if want <= 0:
+                    break
+                found: list[int] = []
+                for condition in conditions:
+                    found.extend(connection.execute(self._claimable(send_id, condition, expired, want)).scalars())
+                ids.extend(sorted(found)[:want])
         if not ids:
             return {}
         leased = connection.execute(
@@ -119,6 +107,25 @@ class DeliveryRepository:
         )
         send_of: dict[int, int] = {row[0]: row[1] for row in leased}
         return {i: send_of[i] for i in ids}
+
+    def _claimable(
+        self, send_id: int, condition: ColumnElement[bool], expired: ColumnElement[bool], want: int
+    ) -> Select[int]:
+        """Up to `want` ids of one send meeting `condition`, ordered the way the index hands rows over.
+
+        Fresh and retry-due rows come by (next_attempt_at, id), the order of ix_deliveries_claim after its
+        (send_id, status) prefix, so the query stops after `want` rows (by id alone, PostgreSQL walked the
+        primary key past every sent row: 41 ms per claim half-way through 200 k, EXPLAIN ANALYZE).
+        Expired leases, always few, by (lease_until, id): oldest lease first.
+        """
+        if condition is expired:
+            order = (Delivery.lease_until, Delivery.id)
+        else:
+            order = (Delivery.next_attempt_at, Delivery.id)
+        stmt = select(Delivery.id).where(Delivery.send_id == send_id, condition).order_by(*order).limit(want)
+        if is_postgres(self.session):
+            stmt = stmt.with_for_update(skip_locked=True)
+        return stmt
 
     def send_infos(self, send_ids: set[int]) -> dict[int, SendInfo]:
         """The sends of a batch with their sender, HTML and the account's opt-in rule."""

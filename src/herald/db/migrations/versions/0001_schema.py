@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 06:36:34.653256
+Create Date: 2026-11-22 08:02:27.462919
 """
 
 from __future__ import annotations
@@ -54,8 +54,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("token", name=op.f("uq_deliveries_token")),
     )
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
-        batch_op.create_index("ix_deliveries_claim", ["status", "next_attempt_at", "id"], unique=False)
-        batch_op.create_index("ix_deliveries_send_id_status", ["send_id", "status"], unique=False)
+        batch_op.create_index("ix_deliveries_claim", ["send_id", "status", "next_attempt_at", "id"], unique=False)
 
     op.create_table(
         "addresses",
@@ -772,7 +771,6 @@ def downgrade() -> None:
 
     op.drop_table("addresses")
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
-        batch_op.drop_index("ix_deliveries_send_id_status")
         batch_op.drop_index("ix_deliveries_claim")
 
     op.drop_table("deliveries")
