@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -89,3 +90,62 @@ def scratch_db(kind: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def use_uvloop() -> str:
+    """Install uvloop as the event loop policy when it is installed (as `herald serve` does); the loop's name."""
+    try:
+        import uvloop
+    except ImportError:
+        return "asyncio"
+    uvloop.install()
+    return "uvloop"
+
+
+async def serve_sink(port: int, *, delay: float = 0.0) -> None:
+    """Just enough SMTP for aiosmtplib and Mailman: EHLO, MAIL, RCPT, DATA (answered after `delay`), RSET, QUIT,
+    and XCNT, which answers '250 <messages> <recipients> <last message's bytes>' (counted once a whole message
+    is in, as an MTA acknowledges it)."""
+    delivered = [0, 0, 0]
+
+    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 sink ESMTP\r\n")
+        rcpts = 0
+        try:
+            while line := await reader.readline():
+                verb = line[:4].upper()
+                if verb == b"EHLO":
+                    writer.write(b"250-sink\r\n250-8BITMIME\r\n250 PIPELINING\r\n")
+                elif verb in (b"MAIL", b"RSET"):
+                    rcpts = 0
+                    writer.write(b"250 OK\r\n")
+                elif verb == b"RCPT":
+                    rcpts += 1
+                    writer.write(b"250 OK\r\n")
+                elif verb == b"DATA":
+                    writer.write(b"354 go ahead\r\n")
+                    await writer.drain()
+                    data = await reader.readuntil(b"\r\n.\r\n")
+                    if delay:
+                        await asyncio.sleep(delay)
+                    delivered[0] += 1
+                    delivered[1] += rcpts
+                    delivered[2] = len(data) - 3
+                    rcpts = 0
+                    writer.write(b"250 2.0.0 queued\r\n")
+                elif verb == b"XCNT":
+                    writer.write("250 {} {} {}\r\n".format(*delivered).encode())
+                elif verb == b"QUIT":
+                    writer.write(b"221 bye\r\n")
+                    await writer.drain()
+                    break
+                else:
+                    writer.write(b"250 OK\r\n")
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        writer.close()
+
+    server = await asyncio.start_server(session, "127.0.0.1", port, limit=2**24)
+    async with server:
+        await server.serve_forever()

@@ -48,7 +48,7 @@ from pathlib import Path
 from string import Template
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import emit, free_port, load, scratch_db, wait_port  # noqa: E402
+from common import emit, free_port, load, scratch_db, serve_sink, use_uvloop, wait_port  # noqa: E402
 
 MAILMAN_VERSION = "3.3.10"
 TEMPLATES = Path(__file__).parent / "mailman"
@@ -71,52 +71,6 @@ def die_with_parent() -> None:
 
 
 # --- the counting sink -------------------------------------------------------------------------------------
-
-
-async def serve_counting_sink(port: int) -> None:
-    """EHLO, MAIL, RCPT, DATA, RSET, QUIT, and XCNT: '250 <messages> <recipients> <last message's bytes>'."""
-    delivered = [0, 0, 0]
-
-    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"220 sink ESMTP\r\n")
-        rcpts = 0
-        try:
-            while line := await reader.readline():
-                verb = line[:4].upper()
-                if verb == b"EHLO":
-                    writer.write(b"250-sink\r\n250-8BITMIME\r\n250 PIPELINING\r\n")
-                elif verb in (b"MAIL", b"RSET"):
-                    rcpts = 0
-                    writer.write(b"250 OK\r\n")
-                elif verb == b"RCPT":
-                    rcpts += 1
-                    writer.write(b"250 OK\r\n")
-                elif verb == b"DATA":
-                    writer.write(b"354 go ahead\r\n")
-                    await writer.drain()
-                    data = await reader.readuntil(b"\r\n.\r\n")
-                    # Counted once the whole message is in, as an MTA would acknowledge it.
-                    delivered[0] += 1
-                    delivered[1] += rcpts
-                    delivered[2] = len(data) - 3
-                    rcpts = 0
-                    writer.write(b"250 2.0.0 queued\r\n")
-                elif verb == b"XCNT":
-                    writer.write("250 {} {} {}\r\n".format(*delivered).encode())
-                elif verb == b"QUIT":
-                    writer.write(b"221 bye\r\n")
-                    await writer.drain()
-                    break
-                else:
-                    writer.write(b"250 OK\r\n")
-                await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        writer.close()
-
-    server = await asyncio.start_server(session, "127.0.0.1", port, limit=2**24)
-    async with server:
-        await server.serve_forever()
 
 
 @contextmanager
@@ -389,15 +343,9 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="subscribe the members again, not from the cache")
     parser.add_argument("--serve-sink", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    try:
-        import uvloop
-
-        uvloop.install()
-        loop_name = "uvloop"
-    except ImportError:
-        loop_name = "asyncio"
+    loop_name = use_uvloop()
     if args.serve_sink is not None:
-        asyncio.run(serve_counting_sink(args.serve_sink))
+        asyncio.run(serve_sink(args.serve_sink))
         return
     # A `kill` of this script still stops Mailman's runners and the sink (the finally blocks run).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

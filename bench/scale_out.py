@@ -30,40 +30,9 @@ from herald.sends.models import Delivery
 from herald.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import emit, free_port, scratch_db, wait_port  # noqa: E402
+from common import emit, free_port, scratch_db, serve_sink, use_uvloop, wait_port  # noqa: E402
 from memory import herald_exe, stop, wait_completed, worker_env  # noqa: E402
 from send_throughput import prepare  # noqa: E402
-
-
-async def serve_sink(port: int, delay: float) -> None:
-    """Just enough SMTP for aiosmtplib: EHLO, MAIL, RCPT, DATA (answered after `delay`), RSET, QUIT."""
-
-    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"220 sink ESMTP\r\n")
-        try:
-            while line := await reader.readline():
-                verb = line[:4].upper()
-                if verb == b"EHLO":
-                    writer.write(b"250-sink\r\n250-8BITMIME\r\n250 PIPELINING\r\n")
-                elif verb == b"DATA":
-                    writer.write(b"354 go ahead\r\n")
-                    await reader.readuntil(b"\r\n.\r\n")
-                    await asyncio.sleep(delay)
-                    writer.write(b"250 2.0.0 queued\r\n")
-                elif verb == b"QUIT":
-                    writer.write(b"221 bye\r\n")
-                    await writer.drain()
-                    break
-                else:
-                    writer.write(b"250 OK\r\n")
-                await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        writer.close()
-
-    server = await asyncio.start_server(session, "127.0.0.1", port, limit=2**24)
-    async with server:
-        await server.serve_forever()
 
 
 def start_delay_sink(delay_ms: float) -> tuple[subprocess.Popen[bytes], int]:
@@ -123,14 +92,9 @@ def main() -> None:
     parser.add_argument("--db", default="pg")
     parser.add_argument("--serve-sink", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:
-        pass
+    use_uvloop()
     if args.serve_sink is not None:
-        asyncio.run(serve_sink(args.serve_sink, args.delay_ms / 1000))
+        asyncio.run(serve_sink(args.serve_sink, delay=args.delay_ms / 1000))
         return
     sink, port = start_delay_sink(args.delay_ms)
     ceiling = args.pool / (args.delay_ms / 1000)

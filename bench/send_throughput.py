@@ -46,7 +46,7 @@ from herald.templates.models import Sender
 from herald.worker import Worker, settle_heap
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import scratch_db  # noqa: E402
+from common import scratch_db, use_uvloop  # noqa: E402
 
 PARAGRAPH = (
     "<p style='margin:0 0 12px'>Dear ((first_name|customer)), our spring collection is here. Browse the "
@@ -254,13 +254,7 @@ def main() -> None:
     parser.add_argument("--sink", default="auto", choices=["auto", "smtp-sink", "aiosmtpd"])
     parser.add_argument("--dkim", type=Path, default=None, help="PEM key: sign with DKIM (selector s1, shop.example)")
     args = parser.parse_args()
-    try:
-        import uvloop
-
-        uvloop.install()
-        loop_name = "uvloop"
-    except ImportError:
-        loop_name = "asyncio"
+    loop_name = use_uvloop()
     sink, port, sink_name = start_sink(args.sink)
     tmp = Path(tempfile.mkdtemp(prefix="herald-bench-"))
     scratch = ExitStack()
