@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import Select, and_, bindparam, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
@@ -66,9 +66,12 @@ class AccountRepository:
         return set(self.session.scalars(stmt))
 
 
-@cache
-def _credential_check() -> Executable:
-    # Built once: constructing the expression cost as much as running it on a hot path.
+def credential_check() -> Select[int, int, str, int, bool]:
+    """A credential by (kind, key_id) bind parameters, with its account and whether its user still belongs.
+
+    Columns: credential id, account id, secret hash, account id again (NULL: account gone), user ok. Other
+    reads extend it (Mailkit getstatus joins the address and topics to it), so every refusal is decided alike.
+    """
     user_ok = and_(User.id == Credential.user_id, User.account_id == Credential.account_id)
     return (
         select(
@@ -81,5 +84,10 @@ def _credential_check() -> Executable:
         .outerjoin(Account, Account.id == Credential.account_id)
         .outerjoin(User, user_ok)
         .where(Credential.kind == bindparam("kind"), Credential.key_id == bindparam("key_id"))
-        .limit(1)
     )
+
+
+@cache
+def _credential_check() -> Executable:
+    # Built once: constructing the expression cost as much as running it on a hot path.
+    return credential_check().limit(1)

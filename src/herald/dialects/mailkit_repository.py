@@ -18,11 +18,12 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ClauseElement, Engine, and_, bindparam, event, exists, select
+from sqlalchemy import ClauseElement, Engine, and_, bindparam, event, exists
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from herald.accounts.models import Account, Credential, User
+from herald.accounts.models import Credential
+from herald.accounts.repository import credential_check
 from herald.accounts.service import MAILKIT
 from herald.consent.models import Address, Topic, TopicUnsubscribe
 
@@ -37,18 +38,13 @@ TOPIC_ID, TOPIC_NAME, TOPIC_DESCRIPTION, TOPIC_UNSUBSCRIBED = 10, 11, 12, 13
 
 @cache
 def _statement(by_email: bool) -> ClauseElement:
-    user_ok = and_(User.id == Credential.user_id, User.account_id == Credential.account_id)
     # The address only within the credential's account (tenant isolation), by normalised email or id.
     key = Address.email if by_email else Address.id
     address_on = and_(Address.account_id == Credential.account_id, key == bindparam("key"))
     unsubscribed = exists().where(TopicUnsubscribe.address_id == Address.id, TopicUnsubscribe.topic_id == Topic.id)
     return (
-        select(
-            Credential.id,
-            Credential.account_id,
-            Credential.secret_hash,
-            Account.id,
-            Credential.user_id.is_(None) | User.id.is_not(None),
+        credential_check()
+        .add_columns(
             Address.id,
             Address.email,
             Address.status,
@@ -59,13 +55,9 @@ def _statement(by_email: bool) -> ClauseElement:
             Topic.description,
             unsubscribed,
         )
-        .select_from(Credential)
-        .outerjoin(Account, Account.id == Credential.account_id)
-        .outerjoin(User, user_ok)
         .outerjoin(Address, address_on)
         # Topics only when the address was found: an unknown address answers one row, not one per topic.
         .outerjoin(Topic, and_(Topic.account_id == Address.account_id, Topic.enabled.is_(True)))
-        .where(Credential.kind == bindparam("kind"), Credential.key_id == bindparam("key_id"))
         .order_by(Topic.id)
     )
 
