@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -10,7 +10,7 @@ from sqlalchemy import event, select, text, update
 
 from herald.container import Container
 from herald.db.base import utcnow
-from herald.delivery.repository import DeliveryRepository
+from herald.delivery.repository import ClaimHints, DeliveryRepository
 from herald.sends.models import Delivery
 from tests.sends.test_pipeline import _make_send
 
@@ -100,3 +100,34 @@ def test_claim_queries_walk_the_claim_index_and_never_scan_deliveries(container:
     for plan in plans:
         assert "SCAN deliveries" not in plan, plan
         assert "ix_deliveries_claim" in plan, plan
+
+
+def _claim_hinted(container: Container, hints: ClaimHints, limit: int, now: datetime) -> list[int]:
+    with container.transaction() as session:
+        claimed = DeliveryRepository(session).claim(
+            "w1", limit=limit, now=now, lease_until=now + timedelta(seconds=60), hints=hints
+        )
+    return list(claimed)
+
+
+def test_claim_hints_continue_after_the_last_claim_and_still_take_rows_left_behind(container: Container) -> None:
+    send_id, _ = _make_send(container, 6)
+    ids = _ids(container, send_id)
+    hints, now = ClaimHints(), utcnow()
+    assert _claim_hinted(container, hints, 2, now) == ids[:2]
+    assert hints.fresh_after == {send_id: ids[1]}
+    with container.transaction() as session:  # a row behind the hint is fresh again (a claim that rolled back)
+        session.execute(update(Delivery).where(Delivery.id == ids[0]).values(status="queued", lease_owner=None))
+    assert _claim_hinted(container, hints, 2, now) == ids[2:4]  # after the hint, not the row behind it
+    assert _claim_hinted(container, hints, 5, now) == [ids[0], ids[4], ids[5]]  # short: the whole range
+
+
+def test_claim_hints_look_for_expired_leases_at_most_once_per_interval(container: Container) -> None:
+    send_id, _ = _make_send(container, 2)
+    ids = _ids(container, send_id)
+    hints, now = ClaimHints(), utcnow()
+    assert _claim_hinted(container, hints, 1, now) == ids[:1]
+    with container.transaction() as session:  # its worker died: the lease ran out
+        session.execute(update(Delivery).where(Delivery.id == ids[0]).values(lease_until=now - timedelta(seconds=1)))
+    assert _claim_hinted(container, hints, 5, now + timedelta(milliseconds=500)) == ids[1:]
+    assert _claim_hinted(container, hints, 5, now + hints.expired_interval) == ids[:1]

@@ -7,8 +7,8 @@ per batch, never per recipient.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Table, and_, bindparam, exists, func, literal, select, update
@@ -54,6 +54,30 @@ class SendInfo:
     require_optin: bool
 
 
+@dataclass
+class ClaimHints:
+    """What one worker remembers between its claims, so a claim does not re-walk what it already took.
+
+    On PostgreSQL an updated row leaves its old index entry behind until vacuum: half-way through a
+    200,000-recipient send, the claim's `queued` and `sending` ranges start with 100,000 dead entries, and
+    walking them cost ≈ 2.5 ms per query per claim (≈ 27 µs a message, growing with the send). So fresh rows
+    are looked for after the highest id this worker claimed (falling back to the whole range when that comes
+    up short, so a row left behind, e.g. by a claim that rolled back, is still taken at the end), and
+    expired leases, which take a lease's length to appear, are looked for at most once per interval.
+    """
+
+    fresh_after: dict[int, int] = field(default_factory=dict)
+    expired_checked_at: datetime | None = None
+    expired_interval: timedelta = timedelta(seconds=1)
+
+    def check_expired(self, now: datetime) -> bool:
+        """Whether this claim should look for expired leases (and note that it did)."""
+        if self.expired_checked_at is not None and now - self.expired_checked_at < self.expired_interval:
+            return False
+        self.expired_checked_at = now
+        return True
+
+
 class DeliveryRepository:
     """Deliveries as the worker sees them."""
 
@@ -61,7 +85,9 @@ class DeliveryRepository:
         self.session = session
 
     # -- claim ----------------------------------------------------------------------------------
-    def claim(self, owner: str, *, limit: int, now: datetime, lease_until: datetime) -> dict[int, int]:
+    def claim(
+        self, owner: str, *, limit: int, now: datetime, lease_until: datetime, hints: ClaimHints | None = None
+    ) -> dict[int, int]:
         """Lease up to `limit` deliveries of running sends: expired leases first, then due queued ones.
 
         Returns delivery id → send id, in claim order. Sends are served oldest first, each from its own
@@ -88,14 +114,24 @@ class DeliveryRepository:
         fresh = and_(Delivery.status == "queued", Delivery.next_attempt_at.is_(None))
         retry = and_(Delivery.status == "queued", Delivery.next_attempt_at <= now)
         ids: list[int] = []
-        for conditions in ((expired,), (fresh, retry)):
+        groups = (
+            ((fresh, retry),) if hints is not None and not hints.check_expired(now) else ((expired,), (fresh, retry))
+        )
+        for conditions in groups:
             for send_id in live_sends:
                 want = limit - len(ids)
                 if want <= 0:
                     break
                 found: list[int] = []
                 for condition in conditions:
-                    found.extend(connection.execute(self._claimable(send_id, condition, expired, want)).scalars())
+                    after = hints.fresh_after.get(send_id) if hints is not None and condition is fresh else None
+                    stmt = self._claimable(send_id, condition, expired, want)
+                    rows = list(connection.execute(stmt.where(Delivery.id > after) if after else stmt).scalars())
+                    if after and len(rows) < want:  # short after the hint: the whole range, rows left behind too
+                        rows = list(connection.execute(stmt).scalars())
+                    if hints is not None and condition is fresh and rows:
+                        hints.fresh_after[send_id] = max(rows)
+                    found.extend(rows)
                 ids.extend(sorted(found)[:want])
         if not ids:
             return {}

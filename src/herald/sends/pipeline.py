@@ -32,7 +32,7 @@ from herald.container import Container
 from herald.db.base import utcnow
 from herald.delivery.dkim import DkimSigner, signer_from_settings
 from herald.delivery.render import CompiledMessage, MessageSpec, compile_message
-from herald.delivery.repository import DeliveryRepository, Recipient, SendInfo
+from herald.delivery.repository import ClaimHints, DeliveryRepository, Recipient, SendInfo
 from herald.delivery.transport import PermanentFailure, TemporaryFailure, Transport, transport_from_url
 from herald.errors import NotAllowed, NotFound
 from herald.sends.models import DeliveryEvent
@@ -74,6 +74,7 @@ class PipelineState:
     dkim: DkimSigner | None = None
     dkim_loaded: bool = False
     compiled: dict[int, CompiledMessage] = field(default_factory=dict)
+    claims: ClaimHints = field(default_factory=ClaimHints)
 
 
 _STATES: WeakKeyDictionary[Worker, PipelineState] = WeakKeyDictionary()
@@ -143,7 +144,9 @@ def claim_batch(container: Container, state: PipelineState, owner: str) -> Batch
     with container.transaction() as session:
         repo = DeliveryRepository(session)
         lease_until = now + timedelta(seconds=settings.delivery_lease_seconds)
-        claimed = repo.claim(owner, limit=settings.delivery_batch_size, now=now, lease_until=lease_until)
+        claimed = repo.claim(
+            owner, limit=settings.delivery_batch_size, now=now, lease_until=lease_until, hints=state.claims
+        )
         batch.claimed = len(claimed)
         if not claimed:
             return batch
