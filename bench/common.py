@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import create_engine, text
 
 from herald.db.engine import normalise_url
+from herald.settings import Settings
 
 PG_ADMIN = os.environ.get("HERALD_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -90,6 +91,19 @@ def scratch_db(kind: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def bench_settings(database_url: str, *, port: int, pool: int, data_dir: Path, **extra: Any) -> Settings:
+    """Herald's settings for a benchmark run: the given database, the sink on `port` with `pool` connections."""
+    return Settings(
+        database_url=database_url,
+        smtp_url=f"smtp://127.0.0.1:{port}?pool={pool}",
+        data_dir=data_dir,
+        secret_key="bench",
+        base_url="https://herald.example",
+        worker_poll_seconds=0.05,
+        **extra,
+    )
 
 
 def use_uvloop() -> str:

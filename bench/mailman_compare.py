@@ -48,7 +48,7 @@ from pathlib import Path
 from string import Template
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import emit, free_port, load, scratch_db, serve_sink, use_uvloop, wait_port  # noqa: E402
+from common import bench_settings, emit, free_port, load, scratch_db, serve_sink, use_uvloop, wait_port  # noqa: E402
 
 MAILMAN_VERSION = "3.3.10"
 TEMPLATES = Path(__file__).parent / "mailman"
@@ -354,7 +354,6 @@ def main() -> None:
 
     from herald.container import Container
     from herald.db.migrate import upgrade
-    from herald.settings import Settings
 
     # Mailman's personalised delivery ran at 20-50 msgs/s here: allow it 5/s before calling it stuck.
     timeout = args.timeout if args.timeout is not None else 60 + args.n / 5
@@ -364,14 +363,7 @@ def main() -> None:
         tmp = Path(tempfile.mkdtemp(prefix="herald-bench-"))
         stack.callback(shutil.rmtree, tmp, ignore_errors=True)
         db_url = f"sqlite:///{tmp}/herald.db" if args.db == "sqlite" else stack.enter_context(scratch_db(args.db))
-        settings = Settings(
-            database_url=db_url,
-            smtp_url=f"smtp://127.0.0.1:{sink_port}?pool={args.pool}",
-            data_dir=tmp,
-            secret_key="bench",
-            base_url="https://herald.example",
-            worker_poll_seconds=0.05,
-        )
+        settings = bench_settings(db_url, port=sink_port, pool=args.pool, data_dir=tmp)
         container = Container.build(settings)
         stack.callback(container.engine.dispose)
         upgrade(container.engine)

@@ -29,7 +29,7 @@ from herald.sends.models import STATUS_COMPLETED, Delivery, SingleSend
 from herald.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import emit, ensure_apt, scratch_db  # noqa: E402
+from common import bench_settings, emit, ensure_apt, scratch_db  # noqa: E402
 from send_throughput import prepare, start_sink  # noqa: E402
 
 
@@ -94,14 +94,7 @@ def run_one(n: int, *, db: str, port: int, pool: int) -> dict[str, object]:
     """Prepare a send to n recipients, let one worker process send it, return its peak RSS."""
     tmp = Path(tempfile.mkdtemp(prefix="herald-bench-"))
     with scratch_db("sqlite" if db == "sqlite" else db) as url:
-        settings = Settings(
-            database_url=url,
-            smtp_url=f"smtp://127.0.0.1:{port}?pool={pool}",
-            data_dir=tmp,
-            secret_key="bench",
-            base_url="https://herald.example",
-            worker_poll_seconds=0.05,
-        )
+        settings = bench_settings(url, port=port, pool=pool, data_dir=tmp)
         container = Container.build(settings)
         try:
             upgrade(container.engine)

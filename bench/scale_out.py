@@ -27,10 +27,9 @@ from sqlalchemy import func, select
 from herald.container import Container
 from herald.db.migrate import upgrade
 from herald.sends.models import Delivery
-from herald.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import emit, free_port, scratch_db, serve_sink, use_uvloop, wait_port  # noqa: E402
+from common import bench_settings, emit, free_port, scratch_db, serve_sink, use_uvloop, wait_port  # noqa: E402
 from memory import herald_exe, stop, wait_completed, worker_env  # noqa: E402
 from send_throughput import prepare  # noqa: E402
 
@@ -47,14 +46,7 @@ def run_one(workers: int, *, n: int, db: str, port: int, pool: int) -> dict[str,
     """Start `workers` idle worker processes, commit a send to n recipients, time it to completed."""
     tmp = Path(tempfile.mkdtemp(prefix="herald-bench-"))
     with scratch_db(db) as url:
-        settings = Settings(
-            database_url=url,
-            smtp_url=f"smtp://127.0.0.1:{port}?pool={pool}",
-            data_dir=tmp,
-            secret_key="bench",
-            base_url="https://herald.example",
-            worker_poll_seconds=0.05,
-        )
+        settings = bench_settings(url, port=port, pool=pool, data_dir=tmp)
         container = Container.build(settings)
         logs = [(tmp / f"worker{i}.log").open("wb") for i in range(workers)]
         procs: list[subprocess.Popen[bytes]] = []

@@ -41,12 +41,11 @@ from herald.db.base import utcnow
 from herald.db.migrate import upgrade
 from herald.security import new_hex
 from herald.sends.models import STATUS_COMPLETED, STATUS_RUNNING, Delivery, SingleSend
-from herald.settings import Settings
 from herald.templates.models import Sender
 from herald.worker import Worker, settle_heap
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import scratch_db, use_uvloop  # noqa: E402
+from common import bench_settings, scratch_db, use_uvloop  # noqa: E402
 
 PARAGRAPH = (
     "<p style='margin:0 0 12px'>Dear ((first_name|customer)), our spring collection is here. Browse the "
@@ -260,13 +259,11 @@ def main() -> None:
     scratch = ExitStack()
     # A PostgreSQL run gets a fresh database, dropped afterwards (never tables left in the admin database).
     db_url = f"sqlite:///{tmp}/herald.db" if args.db == "sqlite" else scratch.enter_context(scratch_db(args.db))
-    settings = Settings(
-        database_url=db_url,
-        smtp_url=f"smtp://127.0.0.1:{port}?pool={args.pool}",
+    settings = bench_settings(
+        db_url,
+        port=port,
+        pool=args.pool,
         data_dir=tmp,
-        secret_key="bench",
-        base_url="https://herald.example",
-        worker_poll_seconds=0.05,
         dkim_domain="shop.example" if args.dkim else None,
         dkim_selector="s1" if args.dkim else None,
         dkim_private_key_path=args.dkim,
