@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from herald.delivery.transport import (
     MaildirTransport,
@@ -15,6 +17,7 @@ from herald.delivery.transport import (
     TemporaryFailure,
     parse_smtp_url,
     transport_from_url,
+    wire_form,
 )
 
 MSG = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: hi\r\n\r\nhello\r\n"
@@ -144,3 +147,84 @@ def test_a_refused_or_unsendable_recipient_leaves_the_connection_usable(smtp_sin
 
     assert asyncio.run(go()) == ["PermanentFailure", "ValueError", "TemporaryFailure", "sent", 1]
     assert [m.rcpt_tos for m in smtp_sink.messages] == [["ok@example.com"]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b"a", b".", b"\r", b"\n", b"\r\n", b"..", b" ", b"\xc2\xb7"]), max_size=40))
+def test_wire_form_is_what_aiosmtplib_data_would_send(parts: list[bytes]) -> None:
+    """The bytes Herald writes after DATA equal aiosmtplib's own encoding of the same message, for any input."""
+    from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
+
+    message = b"".join(parts)
+    wire, size = wire_form(message)
+    normalised = normalize_message_line_endings(message)
+    assert wire == PERIOD_REGEX.sub(b"..", normalised)
+    assert size == len(normalised)
+
+
+class _ContentRefuser(_SizeRecorder):
+    """Accepts the envelope, then refuses the content of every message whose body says so."""
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if b"refuse me" in (envelope.original_content or b""):
+            return "554 5.7.1 content rejected"
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_content_refused_after_data_is_permanent_and_the_connection_goes_on() -> None:
+    from aiosmtpd.controller import Controller
+
+    from tests.conftest import free_port
+
+    handler = _ContentRefuser()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        transport = SmtpTransport(parse_smtp_url(f"smtp://127.0.0.1:{controller.port}?pool=1"))
+
+        async def go() -> int:
+            with pytest.raises(PermanentFailure) as err:
+                await transport.send("a@example.com", "b@example.com", MSG + b"refuse me\r\n")
+            await transport.send("a@example.com", "c@example.com", MSG)
+            connections = len(transport._idle._queue) if transport._idle else 0  # type: ignore[attr-defined]
+            await transport.close()
+            assert err.value.code == 554
+            return connections
+
+        assert asyncio.run(go()) == 1
+    finally:
+        controller.stop()
+    assert [content for _, content in handler.received] == [MSG]
+
+
+def test_data_refused_before_the_content_is_temporary_and_nothing_is_written() -> None:
+    """A relay answering DATA with 4xx instead of 354: no content goes over the wire, the envelope is reset."""
+    seen: list[bytes] = []
+    finished = asyncio.Event()
+
+    async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 scripted\r\n")
+        replies = {b"EHLO": b"250 scripted\r\n", b"MAIL": b"250 ok\r\n", b"RCPT": b"250 ok\r\n"}
+        replies |= {b"DATA": b"452 4.3.1 out of storage\r\n", b"RSET": b"250 ok\r\n", b"QUIT": b"221 bye\r\n"}
+        while line := await reader.readline():
+            seen.append(line)
+            writer.write(replies.get(line[:4].upper(), b"500 what\r\n"))
+            await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+        finished.set()
+
+    async def go() -> None:
+        finished.clear()
+        server = await asyncio.start_server(relay, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        transport = SmtpTransport(parse_smtp_url(f"smtp://127.0.0.1:{port}?pool=1"))
+        with pytest.raises(TemporaryFailure, match="452"):
+            await transport.send("a@example.com", "b@example.com", MSG)
+        await transport.close()
+        await finished.wait()
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(go())
+    assert [line.split(b" ")[0].strip() for line in seen] == [b"EHLO", b"MAIL", b"RCPT", b"DATA", b"RSET", b"QUIT"]
