@@ -96,7 +96,8 @@ def _transport(worker: Worker) -> Transport:
 
 
 # -- claim (in a thread) ---------------------------------------------------------------------------
-def _spec(info: SendInfo, base_url: str) -> MessageSpec:
+def message_spec(info: SendInfo, base_url: str) -> MessageSpec:
+    """What every recipient's message of this send is built from (also the UI's preview, so it shows the same)."""
     send, sender = info.send, info.sender
     host = base_url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0] or "localhost"
     return MessageSpec(
@@ -117,7 +118,7 @@ def _compile(container: Container, state: PipelineState, info: SendInfo) -> Comp
         state.dkim, state.dkim_loaded = signer_from_settings(container.settings), True
     settings = container.settings
     compiled = compile_message(
-        _spec(info, settings.public_base_url()),
+        message_spec(info, settings.public_base_url()),
         base_url=settings.public_base_url(),
         signer=container.signer,
         domain=settings.dkim_domain,

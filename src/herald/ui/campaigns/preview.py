@@ -1,6 +1,6 @@
 """A send's message rendered for one sample contact through the same code path the worker uses.
 
-The spec comes from the pipeline's own `_spec`, and the bytes from `compile_message(...).render(...)`, so
+The spec comes from the pipeline's own `message_spec`, and the bytes from `compile_message(...).render(...)`, so
 the preview shows the merge values, the preheader, the inlined CSS and the footer links a recipient gets.
 """
 
@@ -17,7 +17,7 @@ from herald.container import Container
 from herald.delivery.render import compile_message
 from herald.delivery.repository import SendInfo
 from herald.sends.models import SingleSend
-from herald.sends.pipeline import _spec
+from herald.sends.pipeline import message_spec
 from herald.templates.models import Sender
 
 # A token that no delivery has (32 hex, like the real ones): links in the preview lead nowhere.
@@ -49,7 +49,7 @@ def render_preview(
     """Render the message for `sample` (or a made-up Jane Doe) exactly as the pipeline would."""
     base_url = container.settings.public_base_url()
     send = SingleSend(id=0, subject=subject or "(no subject)", preheader=preheader or "")
-    spec = _spec(SendInfo(send, sender, html, False), base_url)
+    spec = message_spec(SendInfo(send, sender, html, False), base_url)
     compiled = compile_message(spec, base_url=base_url, signer=container.signer, domain=container.settings.dkim_domain)
     if sample is not None:
         values: dict[str, Any] = {name: getattr(sample, name, None) for name in CONTACT_FIELDS}
