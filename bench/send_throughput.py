@@ -110,12 +110,12 @@ def sample_message(container: Container, send_id: int) -> bytes:
     """
     from herald.delivery.render import compile_message
     from herald.delivery.repository import DeliveryRepository
-    from herald.sends.pipeline import _spec
+    from herald.sends.pipeline import message_spec
 
     base = container.settings.public_base_url()
     with container.sessions() as session:
         info = DeliveryRepository(session).send_infos({send_id})[send_id]
-    compiled = compile_message(_spec(info, base), base_url=base, signer=container.signer)
+    compiled = compile_message(message_spec(info, base), base_url=base, signer=container.signer)
     return compiled.render(email="r0@example.org", token="0" * 64, values={"first_name": "N0", "city": "Berlin"})
 
 
