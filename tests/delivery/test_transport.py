@@ -121,7 +121,7 @@ def test_size_is_the_octets_data_carries_and_dots_are_stuffed() -> None:
     assert [opts for opts, _ in handler.received] == [
         [f"SIZE={len(normalize_message_line_endings(m))}"] for m in (crlf, bare)
     ]
-    # The server un-stuffs what data() stuffed: the lines arrive as written.
+    # The server un-stuffs what wire_form() stuffed: the lines arrive as written.
     assert handler.received[0][1].endswith(b"\r\n.leading dot\r\n..two dots\r\n")
 
 
