@@ -105,3 +105,31 @@ def test_workers_from_the_environment_and_no_worker(settings: Settings, containe
         ).stdout
         assert sum("--multiprocessing-fork" in line for line in children.splitlines()) == 2, children
     assert "herald.worker" not in log.read_text()
+
+
+def test_a_send_created_now_starts_without_waiting_for_the_poll(settings: Settings, container: Container) -> None:
+    """The request's commit wakes the in-process worker: a send to go now completes long before a 60 s poll."""
+    from tests.sends.factory import add_contact, world
+
+    account = make_account(container)
+    with container.transaction() as session:
+        w = world(session, account["account_id"])
+        add_contact(session, w.account_id, "ann@example.com", type_id=w.type_id)
+    api = {"Authorization": f"Bearer {account['api_token']}"}
+    body = {
+        "template_id": 2,
+        "sender_id": w.sender_id,
+        "single_send_name": "Now",
+        "subject": "now",
+        "recipient_id": [f"contacts_{w.type_id}"],
+        "schedule_type": 0,
+    }
+    with serving(settings, env={"HERALD_WORKER_POLL_SECONDS": "60"}) as (url, log, _):
+        time.sleep(1)  # the worker's first tick is over: it now waits out its 60 s poll unless woken
+        r = httpx.post(f"{url}/api/v1/single-sends", json=body, headers=api, timeout=10)
+        assert r.status_code in (200, 201), r.text
+        deadline = time.monotonic() + 20
+        while (send := httpx.get(f"{url}/api/v1/single-sends/{r.json()['id']}", headers=api).json())["status"] != 3:
+            assert time.monotonic() < deadline, (send, log.read_text())
+            time.sleep(0.1)
+    assert len(list((Path(settings.smtp_url.split(":", 1)[1]) / "new").iterdir())) == 1

@@ -13,6 +13,7 @@ import os
 import socket
 from collections.abc import Awaitable, Callable
 
+from herald import wake
 from herald.actor import Actor
 from herald.consent.service import ConsentService
 from herald.container import Container
@@ -82,19 +83,21 @@ class Worker:
         inbound = await start_listener(self.container)  # only when HERALD_INBOUND_SMTP_PORT is set
         poll = self.container.settings.worker_poll_seconds
         log.info("worker %s started", self.name)
-        while not self.stopping.is_set():
-            busy = False
-            for name, step in [("consent", _consent_step), ("jobs", _jobs_step), *_STEPS]:
-                try:
-                    busy = await step(self) or busy
-                except Exception:
-                    log.exception("worker step %s failed", name)
-            if not busy:
+        with wake.listen(self.wakeup):
+            while not self.stopping.is_set():
+                # Cleared before the steps, not after them: work committed while they run wakes the next tick.
                 self.wakeup.clear()
-                try:
-                    await asyncio.wait_for(self.wakeup.wait(), timeout=poll)
-                except TimeoutError:
-                    pass
+                busy = False
+                for name, step in [("consent", _consent_step), ("jobs", _jobs_step), *_STEPS]:
+                    try:
+                        busy = await step(self) or busy
+                    except Exception:
+                        log.exception("worker step %s failed", name)
+                if not busy:
+                    try:
+                        await asyncio.wait_for(self.wakeup.wait(), timeout=poll)
+                    except TimeoutError:
+                        pass
         await stop_listener(inbound)
         log.info("worker %s stopped", self.name)
 

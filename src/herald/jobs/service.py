@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
+from herald import wake
 from herald.db.base import utcnow
 from herald.jobs.models import Job
 from herald.jobs.repository import JobRepository
@@ -66,6 +67,8 @@ def enqueue(
     )
     session.add(job)
     session.flush()
+    if run_at is None or run_at <= utcnow():
+        wake.wake_after_commit(session)  # `herald serve`'s worker starts it at once, not at its next poll
     return job
 
 

@@ -23,6 +23,7 @@ from herald.sends.audience import audience_rows
 from herald.sends.models import STATUS_COMPLETED, STATUS_INITIATE, STATUS_READY, STATUS_RUNNING, SingleSend
 from herald.sends.repository import SendRepository
 from herald.sends.schemas import STATUS_NAMES, ScheduleIn, SendIn, SendPatch
+from herald.wake import wake_after_commit
 
 # A schedule this far in the past is a mistake (a wrong year would mail everyone at once), not "now".
 PAST_TOLERANCE = timedelta(minutes=1)
@@ -223,6 +224,7 @@ class SendService:
             raise self._refused("resume", send)
         send.paused = False
         self.session.flush()
+        wake_after_commit(self.session)
         return send
 
     # -- launch (the worker's launcher calls this) ----------------------------------------------
@@ -362,6 +364,7 @@ class SendService:
             # Send now: ready at once, the launcher picks it up on its next tick.
             send.schedule_type, send.schedule_date, send.schedule_time = 0, None, None
             send.status, send.scheduled_at = STATUS_READY, now
+            wake_after_commit(self.session)  # `herald serve`'s worker launches it at once, not at its next poll
             return
         if kind != 1:
             raise Invalid("schedule_type", "must be 0 (now) or 1 (at schedule_date and schedule_time)")
