@@ -6,7 +6,7 @@ Everything goes through Herald's real entry points: `herald account create --jso
 of an N-row CSV, then `herald serve` (no flag but the port; HERALD_SMTP_URL naming the sink, so the pool is
 its default of 8) and the native API for the contact type, the sender and the ~5 KB template. Timed, per
 repeat: from the `POST /api/v1/single-sends` call that creates a send to go now (`schedule_type` 0) until
-`GET /api/v1/single-sends/{id}` shows it completed (polled every 20 ms), i.e. API, launch, materialisation
+the send's `completed_at` (read through `GET /api/v1/single-sends/{id}`), i.e. API, launch, materialisation
 and the in-process worker's sending. The floor, before and after each repeat: a bare aiosmtplib
 `sendmail` loop over the same number of connections (8) to the same sink, sending pre-built bytes: Herald's
 own rendered message for this send (taken from a draft with the same content) and, for comparison, a 5 KB
@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -79,17 +80,25 @@ def setup(client: httpx.Client, env: dict[str, str], tmp: Path, n: int, account_
 
 
 def timed_send(client: httpx.Client, body: dict[str, Any]) -> tuple[int, float]:
-    """The send's id and the seconds from its create call to its status completed."""
-    started = time.perf_counter()
+    """The send's id and the seconds from its create call to the completion time the send records.
+
+    The end is the send's own `completed_at` (set in the transaction that records its last batch; the same
+    clock), so the status can be polled rarely: a GET every 20 ms computed the send's stats 50 times a second
+    on the server the benchmark measures.
+    """
+    started = datetime.now(UTC)
     created = client.post("/api/v1/single-sends", json={**body, "schedule_type": 0})
     if created.status_code not in (200, 201):
         raise SystemExit(f"create failed: {created.status_code} {created.text}")
     url = f"/api/v1/single-sends/{created.json()['id']}"
     while (send := client.get(url).json())["status"] != 3:
-        if time.perf_counter() - started > 600:
+        if (datetime.now(UTC) - started).total_seconds() > 600:
             raise SystemExit(f"not completed after 600 s: {send}")
-        time.sleep(0.02)
-    return int(created.json()["id"]), time.perf_counter() - started
+        time.sleep(0.25)
+    completed = datetime.fromisoformat(send["completed_at"])
+    if completed.tzinfo is None:
+        completed = completed.replace(tzinfo=UTC)
+    return int(created.json()["id"]), (completed - started).total_seconds()
 
 
 def sent_count(container: Container, send_id: int) -> int:
