@@ -13,6 +13,7 @@ run() {
 }
 run send_sqlite_20k python bench/send_throughput.py -n 20000 --repeat 2 --db sqlite
 run send_pg_20k python bench/send_throughput.py -n 20000 --repeat 2 --db pg
+run contract_send python bench/contract_send.py -n 5000 --repeat 3
 run api_sqlite python bench/api_load.py --db sqlite --seconds 8
 run api_pg python bench/api_load.py --db pg --seconds 8
 run api_sqlite_w2 python bench/api_load.py --db sqlite --seconds 8 --workers 2
