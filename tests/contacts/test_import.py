@@ -3,6 +3,8 @@ PostgreSQL bulk path with its foreign keys checked per batch or by the triggers.
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -46,6 +48,13 @@ def _write(container: Container, account_id: int, columns: Columns, rows: list[A
         return importer.write_batch(rows, columns)
 
 
+def _write_expecting_new(container: Container, account_id: int, columns: Columns, rows: list[Any]) -> tuple[Any, ...]:
+    """write_batch(expect_new=True): (created, updated, whether the importer met an existing email)."""
+    with container.transaction() as s:
+        importer = ContactImporter(s, Actor(account_id=account_id, source="cli"), hash_key=container.hash_key)
+        return (*importer.write_batch(rows, columns, expect_new=True), importer.met_existing)
+
+
 def test_batch_upserts_merges_and_adds_addresses(
     container: Container, account: dict[str, Any], other_account: dict[str, Any], fk_mode: str
 ) -> None:
@@ -84,6 +93,76 @@ def test_batch_upserts_merges_and_adds_addresses(
     )
     assert (bob.first_name, bob.age, bob.fields) == ("Bob", None, {"source": "ads", "plan": "free"})
     assert addresses == {"ann@example.com": "unknown", "bob@example.com": "unknown", "old@example.com": "opted_out"}
+
+
+def test_expect_new_batch_meeting_existing_emails_is_upserted(
+    container: Container, account: dict[str, Any], fk_mode: str
+) -> None:
+    acc = account["account_id"]
+    with container.transaction() as s:
+        s.add(Contact(account_id=acc, email="ann@example.com", first_name="Ann", fields={"plan": "pro", "x": "1"}))
+        s.add(Address(account_id=acc, email="ann@example.com", status="subscribed"))
+        s.add(Address(account_id=acc, email="old@example.com", status="opted_out"))  # an address, no contact
+    pg = fk_mode != "sqlite"  # SQLite has one path; the hint changes nothing there
+    header = ["email", "first_name", "plan"]
+    columns, rows = _parse(header, [["new@example.com", "New", "free"], ["ann@example.com", "", "free"]], acc, set())
+    assert _write_expecting_new(container, acc, columns, rows) == (1, 1, pg)
+    columns, rows = _parse(header, [["old@example.com", "Old", ""]], acc, set())
+    assert _write_expecting_new(container, acc, columns, rows) == (1, 0, pg)
+    columns, rows = _parse(header, [["fresh@example.com", "", ""], ["more@example.com", "", "gold"]], acc, set())
+    assert _write_expecting_new(container, acc, columns, rows) == (2, 0, False)
+    with container.sessions() as s:
+        contacts = {
+            c.email: (c.first_name, c.fields) for c in s.scalars(select(Contact).where(Contact.account_id == acc))
+        }
+        addresses = dict(s.execute(select(Address.email, Address.status).where(Address.account_id == acc)).all())
+    assert contacts == {
+        "ann@example.com": ("Ann", {"plan": "free", "x": "1"}),
+        "new@example.com": ("New", {"plan": "free"}),
+        "old@example.com": ("Old", {}),
+        "fresh@example.com": (None, {}),
+        "more@example.com": (None, {"plan": "gold"}),
+    }
+    assert addresses == {
+        "ann@example.com": "subscribed",
+        "new@example.com": "unknown",
+        "old@example.com": "opted_out",
+        "fresh@example.com": "unknown",
+        "more@example.com": "unknown",
+    }
+
+
+def test_expect_new_batch_waits_for_a_concurrent_writer_of_the_same_email(
+    container: Container, account: dict[str, Any]
+) -> None:
+    if container.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only (SQLite has a single writer)")
+    acc = account["account_id"]
+    columns, rows = _parse(["email", "first_name"], [["a@example.com", "Import"], ["b@example.com", "B"]], acc, set())
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        with container.transaction() as other:  # another writer adds the same contact, not committed yet
+            other.add(Contact(account_id=acc, email="a@example.com", first_name="Api", fields={}))
+            other.flush()
+            writing = pool.submit(_write_expecting_new, container, acc, columns, rows)
+            with container.engine.connect() as watch:  # the import must wait for this transaction's outcome
+                deadline = time.monotonic() + 30
+                while not writing.done() and time.monotonic() < deadline:
+                    waiting = watch.execute(
+                        text(
+                            "SELECT count(*) FROM pg_stat_activity"
+                            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                        )
+                    ).scalar()
+                    if waiting:
+                        break
+                    time.sleep(0.02)
+            assert not writing.done()
+        assert writing.result(timeout=30) == (1, 1, True)
+    with container.sessions() as s:
+        names = dict(s.execute(select(Contact.email, Contact.first_name).where(Contact.account_id == acc)).all())
+        emails = s.scalars(select(Address.email).where(Address.account_id == acc)).all()
+    assert names == {"a@example.com": "Import", "b@example.com": "B"}
+    assert sorted(emails) == ["b@example.com"]  # the other writer's contact had no address; none is made for it
 
 
 def test_many_custom_columns(container: Container, account: dict[str, Any], fk_mode: str) -> None:

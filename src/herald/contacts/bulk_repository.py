@@ -12,10 +12,12 @@ ones locked here (read from the catalog, compared with the models). Otherwise th
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from typing import Any
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Table, TextClause, UniqueConstraint, text
+from sqlalchemy.exc import IntegrityError
 
 from herald.consent.models import Address
 from herald.consent.rules import UNKNOWN
@@ -33,6 +35,16 @@ LOCKED_FOREIGN_KEYS = frozenset(
     }
 )
 
+# The unique (account_id, email) constraints by name, as the naming convention spells them: a violation of
+# one of these (and of nothing else) sends an expect_new batch to the upsert.
+EMAIL_KEYS = {
+    str(constraint.name): table.name
+    for table in (Contact.__table__, Address.__table__)
+    if isinstance(table, Table)
+    for constraint in table.constraints
+    if isinstance(constraint, UniqueConstraint) and [c.name for c in constraint.columns] == ["account_id", "email"]
+}
+
 
 def _model_foreign_keys() -> frozenset[tuple[str, str, str]]:
     """The single-column foreign keys of the two tables a batch writes, as the models declare them."""
@@ -42,6 +54,62 @@ def _model_foreign_keys() -> frozenset[tuple[str, str, str]]:
         for t in tables
         for fk in t.foreign_keys
     )
+
+
+class BatchWritten(NamedTuple):
+    """What import_contacts did: contacts created, the `held` emails among them, and whether an expect_new
+    batch met an existing contact or address (and was upserted instead)."""
+
+    created: int
+    new_held: set[str]
+    met_existing: bool
+
+
+def _upsert_statement(columns: Sequence[str], fields: str) -> TextClause:
+    """Contacts upserted by (account, email), `unknown` addresses added for the new ones (see import_contacts)."""
+    names = "".join(f"{n}, " for n in columns)
+    sets = "".join(f"{n} = COALESCE(excluded.{n}, contacts.{n}), " for n in columns)
+    return text(
+        "WITH upserted AS ("
+        f" INSERT INTO contacts (account_id, email, {names}fields, created_at, updated_at)"
+        f" SELECT :account_id, email, {names}{fields}, now(), now() FROM herald_import_stage"
+        " ON CONFLICT (account_id, email) DO UPDATE SET"
+        f" {sets}fields = contacts.fields || excluded.fields, updated_at = now()"
+        # xmax is 0 exactly for a freshly inserted row version: that tells new contacts from updated ones.
+        " RETURNING email, (xmax = 0) AS inserted"
+        "), addresses_added AS ("
+        " INSERT INTO addresses (account_id, email, status, created_at, updated_at)"
+        " SELECT :account_id, email, :unknown, now(), now() FROM upserted"
+        " WHERE inserted AND email <> ALL(CAST(:held AS text[]))"
+        " ON CONFLICT (account_id, email) DO NOTHING"
+        ")"
+        " SELECT count(*) FILTER (WHERE inserted),"
+        " array_agg(email) FILTER (WHERE inserted AND email = ANY(CAST(:held AS text[])))"
+        " FROM upserted"
+    )
+
+
+def _insert_statement(columns: Sequence[str], fields: str) -> TextClause:
+    """The same for a batch of new emails only: plain inserts, which an existing email makes fail."""
+    names = "".join(f"{n}, " for n in columns)
+    return text(
+        "WITH inserted AS ("
+        f" INSERT INTO contacts (account_id, email, {names}fields, created_at, updated_at)"
+        f" SELECT :account_id, email, {names}{fields}, now(), now() FROM herald_import_stage"
+        " RETURNING email"
+        "), addresses_added AS ("
+        " INSERT INTO addresses (account_id, email, status, created_at, updated_at)"
+        " SELECT :account_id, email, :unknown, now(), now() FROM inserted"
+        " WHERE email <> ALL(CAST(:held AS text[]))"
+        ")"
+        " SELECT count(*), array_agg(email) FILTER (WHERE email = ANY(CAST(:held AS text[]))) FROM inserted"
+    )
+
+
+def _conflicting_email(exc: IntegrityError) -> str | None:
+    """The table whose (account_id, email) key refused an insert, or None for any other integrity error."""
+    constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
+    return EMAIL_KEYS.get(constraint) if isinstance(constraint, str) else None
 
 
 class BulkImportRepository:
@@ -89,8 +157,9 @@ class BulkImportRepository:
         *,
         held: Collection[str] = (),
         lock_foreign_keys: bool = False,
-    ) -> tuple[int, set[str]]:
-        """Upsert a batch: answers (contacts created, which `held` emails were among them).
+        expect_new: bool = False,
+    ) -> BatchWritten:
+        """Upsert a batch: answers how many contacts it created and which `held` emails were among them.
 
         Each row is [email, one value per `columns`, one per `custom` (None = empty)], emails distinct. Rows
         are COPYed into a temporary stage, then ONE statement upserts the contacts (an empty value keeps what
@@ -98,6 +167,13 @@ class BulkImportRepository:
         addresses for the contacts it created, except the `held` emails, which the caller routes through the
         consent engine. `lock_foreign_keys` (only when foreign_keys_lockable()) checks the foreign keys once
         per batch instead of once per row.
+
+        `expect_new` first tries a plain INSERT of every row, contacts and addresses, inside a savepoint:
+        ON CONFLICT's per-row pre-check of the unique index and its speculative insertion are about a quarter
+        of the statement. If any contact or address already exists, its unique index refuses the insert (after
+        waiting for a concurrent writer of the same email, as ON CONFLICT would), the savepoint is rolled back
+        and the batch upserted as usual: the unique constraints decide either way, so nothing is lost or
+        duplicated whatever another writer does.
         """
         unknown = set(columns) - set(CONTACT_FIELDS) - {"contact_type_id"}
         if unknown:
@@ -111,40 +187,33 @@ class BulkImportRepository:
         # jsonb_build_object takes at most 100 arguments: 50 fields per call, concatenated. Nulls are empty cells.
         chunks = [f"jsonb_build_object({', '.join(pairs[i : i + 50])})" for i in range(0, len(pairs), 50)]
         fields = f"jsonb_strip_nulls({' || '.join(chunks)})" if chunks else "CAST('{}' AS jsonb)"
-        names = "".join(f"{n}, " for n in columns)
-        sets = "".join(f"{n} = COALESCE(excluded.{n}, contacts.{n}), " for n in columns)
-        statement = text(
-            "WITH upserted AS ("
-            f" INSERT INTO contacts (account_id, email, {names}fields, created_at, updated_at)"
-            f" SELECT :account_id, email, {names}{fields}, now(), now() FROM herald_import_stage"
-            " ON CONFLICT (account_id, email) DO UPDATE SET"
-            f" {sets}fields = contacts.fields || excluded.fields, updated_at = now()"
-            # xmax is 0 exactly for a freshly inserted row version: that tells new contacts from updated ones.
-            " RETURNING email, (xmax = 0) AS inserted"
-            "), addresses_added AS ("
-            " INSERT INTO addresses (account_id, email, status, created_at, updated_at)"
-            " SELECT :account_id, email, :unknown, now(), now() FROM upserted"
-            " WHERE inserted AND email <> ALL(CAST(:held AS text[]))"
-            " ON CONFLICT (account_id, email) DO NOTHING"
-            ")"
-            " SELECT count(*) FILTER (WHERE inserted),"
-            " array_agg(email) FILTER (WHERE inserted AND email = ANY(CAST(:held AS text[])))"
-            " FROM upserted"
-        )
-        if not lock_foreign_keys:
-            created, new_held = self.conn.execute(statement, params).one()
-            return int(created), set(new_held or ())
+        with self._foreign_keys_checked_here(account_id, rows, columns) if lock_foreign_keys else nullcontext():
+            if expect_new:
+                try:
+                    with self.conn.begin_nested():
+                        created, new_held = self.conn.execute(_insert_statement(columns, fields), params).one()
+                    return BatchWritten(int(created), set(new_held or ()), met_existing=False)
+                except IntegrityError as exc:
+                    if _conflicting_email(exc) is None:
+                        raise
+            created, new_held = self.conn.execute(_upsert_statement(columns, fields), params).one()
+        return BatchWritten(int(created), set(new_held or ()), met_existing=expect_new)
+
+    @contextmanager
+    def _foreign_keys_checked_here(
+        self, account_id: int, rows: Sequence[Sequence[Any]], columns: Sequence[str]
+    ) -> Iterator[None]:
+        """Take the foreign keys' locks for the batch, then run its statements without the per-row triggers."""
         type_index = 1 + list(columns).index("contact_type_id") if "contact_type_id" in columns else None
         type_ids = sorted({row[type_index] for row in rows if row[type_index] is not None}) if type_index else []
         self._lock_referenced(account_id, type_ids)
         role = self.conn.execute(text("SELECT current_setting('session_replication_role')")).scalar()
         self.conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
         try:
-            created, new_held = self.conn.execute(statement, params).one()
+            yield
         finally:
             # Everything else in this transaction (the consent engine's writes) runs with its triggers again.
             self.conn.execute(text("SELECT set_config('session_replication_role', :role, true)"), {"role": role})
-        return int(created), set(new_held or ())
 
     def _stage(self, rows: Sequence[Sequence[Any]], columns: Sequence[str], custom_count: int) -> None:
         """A fresh temporary stage (dropped at commit) filled by COPY; custom names never become SQL names."""

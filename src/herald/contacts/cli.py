@@ -154,6 +154,9 @@ class _Writers:
         self.pools = [ThreadPoolExecutor(max_workers=1) for _ in range(count)]
         self.batches: list[list[ImportRow]] = [[] for _ in range(count)]
         self.pending: list[Future[tuple[int, int]] | None] = [None] * count
+        # Each partition tries plain inserts (cheaper) until one of its batches meets an existing email; from
+        # then on it upserts. Written only by the partition's own thread.
+        self.expect_new = [True] * count
 
     def add(self, row: ImportRow) -> None:
         """Queue one row; a full batch is written once its partition has another row, so each partition's
@@ -162,7 +165,7 @@ class _Writers:
         batch = self.batches[part]
         if len(batch) >= self.batch_size:
             self._collect(part)
-            self.pending[part] = self.pools[part].submit(self._write, batch, durable=False)
+            self.pending[part] = self.pools[part].submit(self._write, part, batch, durable=False)
             batch = self.batches[part] = []
         batch.append(row)
 
@@ -172,7 +175,7 @@ class _Writers:
             for part, batch in enumerate(self.batches):
                 if batch:
                     self._collect(part)
-                    self.pending[part] = self.pools[part].submit(self._write, batch, durable=True)
+                    self.pending[part] = self.pools[part].submit(self._write, part, batch, durable=True)
             for part in range(len(self.pools)):
                 self._collect(part)
         finally:
@@ -186,11 +189,14 @@ class _Writers:
             self.result.imported += created
             self.result.updated += updated
 
-    def _write(self, batch: list[ImportRow], *, durable: bool) -> tuple[int, int]:
+    def _write(self, part: int, batch: list[ImportRow], *, durable: bool) -> tuple[int, int]:
         with self.container.transaction() as session:
             importer = ContactImporter(session, self.actor, hash_key=self.container.hash_key)
             if not durable:
                 # Intermediate batches need not wait for their own disk flush: the partition's last batch
                 # commits durably afterwards, which flushes every earlier commit too.
                 importer.defer_flush()
-            return importer.write_batch(batch, self.columns)
+            written = importer.write_batch(batch, self.columns, expect_new=self.expect_new[part])
+        # Only after the commit: a batch that was rolled back decides nothing.
+        self.expect_new[part] = self.expect_new[part] and not importer.met_existing
+        return written

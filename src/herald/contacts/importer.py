@@ -222,6 +222,9 @@ class ContactImporter:
         self.actor = actor
         self.repo = ContactRepository(session)
         self._hash_key = hash_key
+        # Set by a write_batch(expect_new=True) that found an email already there: later batches of the same
+        # import had better upsert straight away than try (and undo) another plain insert.
+        self.met_existing = False
 
     def contact_type_ids(self) -> set[int]:
         """The account's contact type ids (checked once per import, not per row)."""
@@ -231,8 +234,12 @@ class ContactImporter:
         """Let this transaction commit without waiting for its disk flush (a later durable commit covers it)."""
         self.repo.defer_commit_flush()
 
-    def write_batch(self, rows: Iterable[ImportRow], columns: Columns) -> tuple[int, int]:
-        """Upsert one batch; answers (contacts created, contacts updated)."""
+    def write_batch(self, rows: Iterable[ImportRow], columns: Columns, *, expect_new: bool = False) -> tuple[int, int]:
+        """Upsert one batch; answers (contacts created, contacts updated).
+
+        `expect_new` (a hint, never a rule) lets PostgreSQL try plain inserts first, which are cheaper than an
+        upsert when the emails are new; any existing email sets `met_existing` and the batch is upserted.
+        """
         by_email: dict[str, ImportRow] = {}
         repeats = 0
         for row in rows:
@@ -246,24 +253,26 @@ class ContactImporter:
         if not by_email:
             return 0, 0
         if self.repo.is_postgresql():
-            created = self._write_pg(list(by_email.values()), columns)
+            created = self._write_pg(list(by_email.values()), columns, expect_new=expect_new)
         else:
             created = self._write_rows(list(by_email.values()), columns)
         return created, len(by_email) - created + repeats
 
-    def _write_pg(self, rows: list[ImportRow], columns: Columns) -> int:
+    def _write_pg(self, rows: list[ImportRow], columns: Columns, *, expect_new: bool) -> int:
         """PostgreSQL: contacts and their new addresses in one statement over a COPY-filled stage."""
         account_id = self.actor.account_id
         held = self._suppressed(account_id, [row[0] for row in rows])
         bulk = BulkImportRepository(self.session.connection())
-        created, new_held = bulk.import_contacts(
+        created, new_held, met_existing = bulk.import_contacts(
             account_id,
             rows,
             columns.updated_columns,
             columns.custom_names,
             held=held,
             lock_foreign_keys=bulk.foreign_keys_lockable(),
+            expect_new=expect_new,
         )
+        self.met_existing = self.met_existing or met_existing
         if new_held:
             # Erased addresses must come back suppressed, with a ledger entry: the consent engine does that.
             consent = ConsentService(self.session, self.actor, hash_key=self._hash_key)
