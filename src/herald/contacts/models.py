@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from herald.db.base import Base, JSONType, utcnow
@@ -47,15 +47,23 @@ class Contact(Base):
     """A person's profile; consent lives on the Address with the same email, not here."""
 
     __tablename__ = "contacts"
-    __table_args__ = (UniqueConstraint("account_id", "email"),)
+    __table_args__ = (
+        UniqueConstraint("account_id", "email"),
+        # Looked up only by a given type (contacts_{type} targets, the SET NULL when a type is deleted): a
+        # partial index leaves out the NULLs of untyped contacts, which each insert would otherwise add.
+        Index(
+            "ix_contacts_contact_type_id",
+            "contact_type_id",
+            postgresql_where=text("contact_type_id IS NOT NULL"),
+            sqlite_where=text("contact_type_id IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # No index of its own: the unique (account_id, email) index serves account_id lookups too.
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     email: Mapped[str] = mapped_column(String(320))
-    contact_type_id: Mapped[int | None] = mapped_column(
-        ForeignKey("contact_types.id", ondelete="SET NULL"), index=True, default=None
-    )
+    contact_type_id: Mapped[int | None] = mapped_column(ForeignKey("contact_types.id", ondelete="SET NULL"), default=None)
     first_name: Mapped[str | None] = mapped_column(String(200), default=None)
     last_name: Mapped[str | None] = mapped_column(String(200), default=None)
     alt_email: Mapped[str | None] = mapped_column(String(320), default=None)

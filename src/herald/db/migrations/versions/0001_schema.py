@@ -73,7 +73,13 @@ def upgrade() -> None:
         sa.UniqueConstraint("account_id", "email", name=op.f("uq_addresses_account_id_email")),
     )
     with op.batch_alter_table("addresses", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_addresses_opted_out_until"), ["opted_out_until"], unique=False)
+        batch_op.create_index(
+            "ix_addresses_opted_out_until",
+            ["opted_out_until"],
+            unique=False,
+            postgresql_where=sa.text("opted_out_until IS NOT NULL"),
+            sqlite_where=sa.text("opted_out_until IS NOT NULL"),
+        )
         batch_op.create_index(batch_op.f("ix_addresses_status"), ["status"], unique=False)
 
     op.create_table(
@@ -305,7 +311,13 @@ def upgrade() -> None:
         sa.UniqueConstraint("account_id", "email", name=op.f("uq_contacts_account_id_email")),
     )
     with op.batch_alter_table("contacts", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_contacts_contact_type_id"), ["contact_type_id"], unique=False)
+        batch_op.create_index(
+            "ix_contacts_contact_type_id",
+            ["contact_type_id"],
+            unique=False,
+            postgresql_where=sa.text("contact_type_id IS NOT NULL"),
+            sqlite_where=sa.text("contact_type_id IS NOT NULL"),
+        )
 
     op.create_table(
         "credentials",
@@ -720,7 +732,11 @@ def downgrade() -> None:
 
     op.drop_table("credentials")
     with op.batch_alter_table("contacts", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_contacts_contact_type_id"))
+        batch_op.drop_index(
+            "ix_contacts_contact_type_id",
+            postgresql_where=sa.text("contact_type_id IS NOT NULL"),
+            sqlite_where=sa.text("contact_type_id IS NOT NULL"),
+        )
 
     op.drop_table("contacts")
     with op.batch_alter_table("webhooks", schema=None) as batch_op:
@@ -767,7 +783,11 @@ def downgrade() -> None:
     op.drop_table("categories")
     with op.batch_alter_table("addresses", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_addresses_status"))
-        batch_op.drop_index(batch_op.f("ix_addresses_opted_out_until"))
+        batch_op.drop_index(
+            "ix_addresses_opted_out_until",
+            postgresql_where=sa.text("opted_out_until IS NOT NULL"),
+            sqlite_where=sa.text("opted_out_until IS NOT NULL"),
+        )
 
     op.drop_table("addresses")
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
