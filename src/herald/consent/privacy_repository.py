@@ -21,6 +21,7 @@ from herald.jobs.models import Job
 from herald.lists.models import MailingList, Subscription
 from herald.optin.models import OptinRecord
 from herald.sends.models import Delivery, DeliveryEvent, SingleSend
+from herald.sends.repository import SendRepository
 from herald.templates.models import Sender
 
 # Deliveries not yet handed to the relay; an erased address's ones are stopped, never sent.
@@ -225,7 +226,7 @@ class PrivacyRepository(ConsentRepository):
     # -- confirmation links of the preferences page ---------------------------------------------
     def delivery_by_token(self, token: str) -> Delivery | None:
         """The delivery whose random token a public link carries, or None."""
-        return self.session.scalars(select(Delivery).where(Delivery.token == token)).first()
+        return SendRepository(self.session).delivery_by_token(token)
 
     def recent_job(self, ordering_key: str, since: datetime) -> Job | None:
         """A job with this key created after `since` (throttles confirmation emails), or None."""

@@ -8,8 +8,7 @@ from sqlalchemy.orm import Session
 from herald.consent.models import Address
 from herald.inbound.models import InboundMessage
 from herald.sends.models import Delivery, DeliveryEvent
-
-_MAX_TOKEN = 32
+from herald.sends.repository import SendRepository
 
 
 class InboundRepository:
@@ -19,10 +18,8 @@ class InboundRepository:
         self.session = session
 
     def delivery_by_token(self, token: str) -> Delivery | None:
-        """The delivery with this random token, or None."""
-        if not token or len(token) > _MAX_TOKEN:
-            return None
-        return self.session.scalars(select(Delivery).where(Delivery.token == token)).first()
+        """The delivery with this token, or None."""
+        return SendRepository(self.session).delivery_by_token(token)
 
     def delivery_by_message_id(self, message_id: str) -> Delivery | None:
         """The delivery sent with this Message-ID (stored with or without its angle brackets)."""

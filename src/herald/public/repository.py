@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from herald.accounts.models import Account
 from herald.consent.models import Address
 from herald.sends.models import Delivery, DeliveryEvent, SendLink, SingleSend
+from herald.sends.repository import SendRepository
 
 
 class PublicRepository:
@@ -18,7 +19,7 @@ class PublicRepository:
 
     def delivery_by_token(self, token: str) -> Delivery | None:
         """The delivery whose random token this is, or None."""
-        return self.session.scalars(select(Delivery).where(Delivery.token == token)).first()
+        return SendRepository(self.session).delivery_by_token(token)
 
     def send(self, send_id: int) -> SingleSend | None:
         """The single send of a delivery."""

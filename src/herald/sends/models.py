@@ -5,10 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from herald.db.base import Base, JSONType, utcnow
+
+# A token that does not begin with its row's id in 8 hex digits. The PostgreSQL launch makes every token begin
+# with it (sends.audience.ordered_token), which makes those unique by the primary key and found through it, so
+# on PostgreSQL only other tokens (SQLite's, a test's, rows from before) are kept in the unique token index: a
+# 1 M launch no longer writes one index entry per row there. Literal text, so a query can repeat it and the
+# planner proves that the partial index applies.
+NOT_ID_TOKEN = "substr(token, 1, 8) <> lpad(to_hex(id), 8, '0')"
 
 # AllsTechnology status codes, which Herald uses natively too.
 STATUS_INITIATE, STATUS_READY, STATUS_RUNNING, STATUS_COMPLETED = 0, 1, 2, 3
@@ -63,6 +70,8 @@ class Delivery(Base):
         # per-send count by status, where two indexes did: one less to write per launched or updated row
         # (1 M launch on PostgreSQL, same quiet machine: 2.09 -> 1.97 x the bare INSERT ... SELECT).
         Index("ix_deliveries_claim", "send_id", "status", "next_attempt_at", "id"),
+        # Every token on SQLite (random there); on PostgreSQL only those not derived from the id (NOT_ID_TOKEN).
+        Index("uq_deliveries_token", "token", unique=True, postgresql_where=text(NOT_ID_TOKEN)),
     )
 
     # No foreign keys here: an audience of a million rows is one INSERT … SELECT, and PostgreSQL checks
@@ -83,7 +92,8 @@ class Delivery(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
     lease_owner: Mapped[str | None] = mapped_column(String(64), default=None)
     lease_until: Mapped[datetime | None] = mapped_column(default=None)
-    token: Mapped[str] = mapped_column(String(32), unique=True)
+    # Unique: by uq_deliveries_token, and on PostgreSQL by the id it begins with (see NOT_ID_TOKEN).
+    token: Mapped[str] = mapped_column(String(32))
     message_id: Mapped[str | None] = mapped_column(String(300), default=None)
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)

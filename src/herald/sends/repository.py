@@ -14,13 +14,25 @@ from herald.consent.rules import OPTED_OUT
 from herald.contacts.models import Contact, ContactType, Segment
 from herald.db.engine import is_postgres
 from herald.lists.models import MailingList
-from herald.sends.models import STATUS_READY, Delivery, SingleSend
+from herald.sends.models import NOT_ID_TOKEN, STATUS_READY, Delivery, SingleSend
 from herald.templates.models import Sender, Template
 
 # Settings of the launch transaction on PostgreSQL (SET LOCAL: they end with it), measured on a 1 M launch:
 # the plan's cost makes PostgreSQL JIT-compile it with inlining and optimisation (≈ 0.4 s, nothing gained
 # for a plan run once), and the audience's hash join spills to 16 temporary batches at the default 4 MB.
 _LAUNCH_SETTINGS = ("SET LOCAL jit = off", "SET LOCAL work_mem = '64MB'")
+
+_TOKEN_LENGTH = 32
+_MAX_ID = 2**31 - 1  # deliveries.id is a 4-byte integer
+
+
+def token_id(token: str) -> int | None:
+    """The delivery id a token begins with (8 hex digits, as the PostgreSQL launch makes them), or None."""
+    head = token[:8]
+    if len(head) != 8 or any(ch not in "0123456789abcdef" for ch in head):
+        return None
+    value = int(head, 16)
+    return value if value <= _MAX_ID else None
 
 
 class SendRepository:
@@ -97,6 +109,22 @@ class SendRepository:
         # SQLAlchemy keeps an INSERT's rowcount only when asked to.
         result = self.session.execute(stmt.execution_options(preserve_rowcount=True))
         return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def delivery_by_token(self, token: str) -> Delivery | None:
+        """The delivery whose token this is (the whole token must match), or None.
+
+        On PostgreSQL the unique token index holds only tokens that do not begin with their row's id (see
+        models.NOT_ID_TOKEN), so the rest are found by the primary key, through the id the token begins with:
+        one BitmapOr of the two indexes. The stored token is still compared in full, so knowing an id gives
+        nothing without the keyed suffix.
+        """
+        if not token or len(token) > _TOKEN_LENGTH:
+            return None
+        stmt = select(Delivery).where(Delivery.token == token)
+        if is_postgres(self.session):
+            ident, other = token_id(token), text(NOT_ID_TOKEN)
+            stmt = stmt.where(other if ident is None else or_(Delivery.id == ident, other))
+        return self.session.scalars(stmt.limit(1)).first()
 
     def count_by_status(self, send_id: int) -> dict[str, int]:
         """How many deliveries of the send are in each status."""

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 08:02:27.462919
+Create Date: 2026-12-04 17:21:21.227529
 """
 
 from __future__ import annotations
@@ -51,10 +51,15 @@ def upgrade() -> None:
         sa.Column("error", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_deliveries")),
         sa.UniqueConstraint("send_id", "address_id", name=op.f("uq_deliveries_send_id_address_id")),
-        sa.UniqueConstraint("token", name=op.f("uq_deliveries_token")),
     )
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.create_index("ix_deliveries_claim", ["send_id", "status", "next_attempt_at", "id"], unique=False)
+        batch_op.create_index(
+            "uq_deliveries_token",
+            ["token"],
+            unique=True,
+            postgresql_where=sa.text("substr(token, 1, 8) <> lpad(to_hex(id), 8, '0')"),
+        )
 
     op.create_table(
         "addresses",
@@ -791,6 +796,9 @@ def downgrade() -> None:
 
     op.drop_table("addresses")
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_deliveries_token", postgresql_where=sa.text("substr(token, 1, 8) <> lpad(to_hex(id), 8, '0')")
+        )
         batch_op.drop_index("ix_deliveries_claim")
 
     op.drop_table("deliveries")
