@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+from sqlalchemy import event
+
 from herald.container import Container
 from herald.sends.models import Delivery, DeliveryEvent
 from herald.sends.service import SendService
@@ -58,3 +61,32 @@ def test_stats_count_from_deliveries_and_events(container: Container, account: d
             send.id: {str(ds[0].contact_id): ds[0].token, str(ds[1].contact_id): ds[1].token},
             idle.id: {},
         }
+
+
+def test_the_progress_counts_read_the_claim_index_not_the_rows(container: Container, account: dict[str, Any]) -> None:
+    """A running send's page is polled: its per-status count must be answered from the index alone.
+
+    Checked with SQLite's EXPLAIN QUERY PLAN (deterministic; PostgreSQL's index-only scans depend on its
+    visibility map, i.e. on vacuum).
+    """
+    if container.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's plans are deterministic; PostgreSQL's depend on the visibility map")
+    plans: list[str] = []
+
+    def explain(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if "count(*)" in statement and "GROUP BY deliveries.send_id, deliveries.status" in statement:
+            rows = cursor.connection.execute(f"EXPLAIN QUERY PLAN {statement}", parameters).fetchall()
+            plans.append(" | ".join(str(row[-1]) for row in rows))
+
+    with container.transaction() as s:
+        w = world(s, account["account_id"])
+        add_contact(s, w.account_id, "c@example.com", type_id=w.type_id)
+        svc = SendService(s, actor(w.account_id))
+        send = svc.create(send_in(w, schedule_type=0))
+        svc.launch(send)
+        event.listen(container.engine, "before_cursor_execute", explain)
+        try:
+            assert stats_for(s, [send.id])[send.id].triggered == 1
+        finally:
+            event.remove(container.engine, "before_cursor_execute", explain)
+    assert len(plans) == 1 and "USING COVERING INDEX ix_deliveries_claim" in plans[0], plans

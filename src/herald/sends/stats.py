@@ -1,6 +1,6 @@
 """Per-send statistics computed from the ledger (deliveries and their events), never from counters.
 
-A page of sends costs two aggregate queries (one over deliveries, one over events), whatever its size.
+A page of sends costs three aggregate queries (two over deliveries, one over events), whatever its size.
 """
 
 from __future__ import annotations
@@ -46,20 +46,26 @@ def stats_for(session: Session, send_ids: Sequence[int]) -> dict[int, SendStats]
     if not send_ids:
         return result
     d = Delivery
-    deliveries = (
-        select(
-            d.send_id,
-            _count_if(d.status.not_in(NOT_TRIGGERED)),
-            # Accepted by the relay; a later asynchronous bounce does not unsend it.
-            _count_if(and_(d.sent_at.is_not(None), d.status.not_in(NOT_TRIGGERED))),
-            _count_if(d.status == "bounced"),
-        )
-        .where(d.send_id.in_(send_ids))
+    # Counted by status, which ix_deliveries_claim (send_id, status, …) answers without reading the rows: a
+    # running send's page is polled for progress, and reading sent_at from every row cost ≈ 1 µs a delivery
+    # per poll (50 ms at 50,000 on SQLite). sent_at is set only when a delivery becomes `sent`; the only
+    # later change is an asynchronous bounce (sent → bounced), still delivered: those few are read apart.
+    by_status = select(d.send_id, d.status, func.count()).where(d.send_id.in_(send_ids)).group_by(d.send_id, d.status)
+    for send_id, status, n in session.execute(by_status):
+        s = result[send_id]
+        if status not in NOT_TRIGGERED:
+            s.triggered += int(n)
+        if status == "sent":
+            s.delivered += int(n)
+        elif status == "bounced":
+            s.bounces += int(n)
+    accepted_then_bounced = (
+        select(d.send_id, func.count())
+        .where(d.send_id.in_(send_ids), d.status == "bounced", d.sent_at.is_not(None))
         .group_by(d.send_id)
     )
-    for send_id, triggered, delivered, bounced in session.execute(deliveries):
-        s = result[send_id]
-        s.triggered, s.delivered, s.bounces = int(triggered), int(delivered), int(bounced)
+    for send_id, n in session.execute(accepted_then_bounced):
+        result[send_id].delivered += int(n)
 
     e = DeliveryEvent
 
