@@ -63,7 +63,9 @@ class Contact(Base):
     # No index of its own: the unique (account_id, email) index serves account_id lookups too.
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     email: Mapped[str] = mapped_column(String(320))
-    contact_type_id: Mapped[int | None] = mapped_column(ForeignKey("contact_types.id", ondelete="SET NULL"), default=None)
+    contact_type_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contact_types.id", ondelete="SET NULL"), default=None
+    )
     first_name: Mapped[str | None] = mapped_column(String(200), default=None)
     last_name: Mapped[str | None] = mapped_column(String(200), default=None)
     alt_email: Mapped[str | None] = mapped_column(String(320), default=None)
