@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from herald.db.base import Base, utcnow
+from herald.db.base import Base, index_where_set, utcnow
 
 
 class Address(Base):
@@ -16,14 +16,8 @@ class Address(Base):
     __tablename__ = "addresses"
     __table_args__ = (
         UniqueConstraint("account_id", "email"),
-        # Only temporary opt-outs are looked up by their end (the expiry sweep): a partial index leaves out
-        # the NULLs of every other address, which each insert (a bulk import's million) would otherwise add.
-        Index(
-            "ix_addresses_opted_out_until",
-            "opted_out_until",
-            postgresql_where=text("opted_out_until IS NOT NULL"),
-            sqlite_where=text("opted_out_until IS NOT NULL"),
-        ),
+        # Only temporary opt-outs are looked up by their end (the expiry sweep).
+        index_where_set("ix_addresses_opted_out_until", "opted_out_until"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from herald.db.base import Base, JSONType, utcnow
+from herald.db.base import Base, JSONType, index_where_set, utcnow
 
 # The contact fields of the AllsTechnology "Get Dynamic Content" list that are stored on the contact
 # (full_name, sender_name, sender_address and unsubscribe_preferences are derived at render time).
@@ -49,14 +49,8 @@ class Contact(Base):
     __tablename__ = "contacts"
     __table_args__ = (
         UniqueConstraint("account_id", "email"),
-        # Looked up only by a given type (contacts_{type} targets, the SET NULL when a type is deleted): a
-        # partial index leaves out the NULLs of untyped contacts, which each insert would otherwise add.
-        Index(
-            "ix_contacts_contact_type_id",
-            "contact_type_id",
-            postgresql_where=text("contact_type_id IS NOT NULL"),
-            sqlite_where=text("contact_type_id IS NOT NULL"),
-        ),
+        # Looked up only by a given type (contacts_{type} targets, the SET NULL when a type is deleted).
+        index_where_set("ix_contacts_contact_type_id", "contact_type_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
