@@ -128,8 +128,30 @@ class SendRepository:
 
     def count_by_status(self, send_id: int) -> dict[str, int]:
         """How many deliveries of the send are in each status."""
-        stmt = select(Delivery.status, func.count()).where(Delivery.send_id == send_id).group_by(Delivery.status)
-        return {status: int(n) for status, n in self.session.execute(stmt)}
+        return self.counts_by_status([send_id]).get(send_id, {})
+
+    def counts_by_status(self, send_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+        """For each of the sends that has deliveries, how many are in each status.
+
+        Answered from ix_deliveries_claim (send_id, status, …) without reading the rows (covering on SQLite):
+        a running send's page is polled for progress.
+        """
+        d = Delivery
+        stmt = select(d.send_id, d.status, func.count()).where(d.send_id.in_(send_ids)).group_by(d.send_id, d.status)
+        counts: dict[int, dict[str, int]] = {}
+        for send_id, status, n in self.session.execute(stmt):
+            counts.setdefault(send_id, {})[status] = int(n)
+        return counts
+
+    def accepted_then_bounced(self, send_ids: Sequence[int]) -> dict[int, int]:
+        """Per send, deliveries the relay accepted that a later report marked bounced (few: read apart)."""
+        d = Delivery
+        stmt = (
+            select(d.send_id, func.count())
+            .where(d.send_id.in_(send_ids), d.status == "bounced", d.sent_at.is_not(None))
+            .group_by(d.send_id)
+        )
+        return {send_id: int(n) for send_id, n in self.session.execute(stmt)}
 
     def suppressed_by_reason(self, send_id: int) -> dict[str, int]:
         """Counts of the recipients left out at launch, by the eligibility clause they failed."""

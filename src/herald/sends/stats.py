@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, and_, case, distinct, func, select
 from sqlalchemy.orm import Session
 
 from herald.sends.models import Delivery, DeliveryEvent
+from herald.sends.repository import SendRepository
 
 # Delivery statuses that never became a message: left out at launch, or withdrawn by a cancel.
 NOT_TRIGGERED = ("suppressed", "cancelled")
@@ -45,28 +46,18 @@ def stats_for(session: Session, send_ids: Sequence[int]) -> dict[int, SendStats]
     result = {sid: SendStats() for sid in send_ids}
     if not send_ids:
         return result
-    d = Delivery
-    # Counted by status, which ix_deliveries_claim (send_id, status, …) answers without reading the rows: a
-    # running send's page is polled for progress, and reading sent_at from every row cost ≈ 1 µs a delivery
-    # per poll (50 ms at 50,000 on SQLite). sent_at is set only when a delivery becomes `sent`; the only
-    # later change is an asynchronous bounce (sent → bounced), still delivered: those few are read apart.
-    by_status = select(d.send_id, d.status, func.count()).where(d.send_id.in_(send_ids)).group_by(d.send_id, d.status)
-    for send_id, status, n in session.execute(by_status):
+    # Counted by status from the claim index instead of reading sent_at from every row (≈ 1 µs a delivery per
+    # poll: 50 ms at 50,000 on SQLite). sent_at is set only when a delivery becomes `sent`; the only later
+    # change is an asynchronous bounce (sent → bounced), still delivered: those few are read apart.
+    repo = SendRepository(session)
+    for send_id, counts in repo.counts_by_status(send_ids).items():
         s = result[send_id]
-        if status not in NOT_TRIGGERED:
-            s.triggered += int(n)
-        if status == "sent":
-            s.delivered += int(n)
-        elif status == "bounced":
-            s.bounces += int(n)
-    accepted_then_bounced = (
-        select(d.send_id, func.count())
-        .where(d.send_id.in_(send_ids), d.status == "bounced", d.sent_at.is_not(None))
-        .group_by(d.send_id)
-    )
-    for send_id, n in session.execute(accepted_then_bounced):
-        result[send_id].delivered += int(n)
+        s.triggered = sum(n for status, n in counts.items() if status not in NOT_TRIGGERED)
+        s.delivered, s.bounces = counts.get("sent", 0), counts.get("bounced", 0)
+    for send_id, n in repo.accepted_then_bounced(send_ids).items():
+        result[send_id].delivered += n
 
+    d = Delivery
     e = DeliveryEvent
 
     def distinct_of(kind: str) -> ColumnElement[int]:
