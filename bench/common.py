@@ -34,6 +34,15 @@ def machine() -> dict[str, Any]:
     return {"nproc": os.cpu_count(), "load": load(), "date": time.strftime("%Y-%m-%d %H:%M")}
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process so far (from /proc), or None once it is gone or not ours."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def emit(result: dict[str, Any]) -> None:
     """One JSON line per measurement, with the machine it was taken on."""
     print(json.dumps({**result, **machine()}), flush=True)

@@ -33,7 +33,7 @@ import httpx
 from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import emit, free_port, use_uvloop, wait_port  # noqa: E402
+from common import cpu_seconds, emit, free_port, use_uvloop, wait_port  # noqa: E402
 from send_throughput import HTML, SMALL, bare_loop, sample_message, start_sink  # noqa: E402
 
 from herald.container import Container  # noqa: E402
@@ -49,12 +49,6 @@ def herald(env: dict[str, str], *args: str) -> str:
     if done.returncode:
         raise SystemExit(f"herald {' '.join(args)} failed: {done.stderr}")
     return done.stdout
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def setup(client: httpx.Client, env: dict[str, str], tmp: Path, n: int, account_id: int) -> dict[str, Any]:
@@ -143,9 +137,9 @@ def main() -> None:
             own = sample_message(container, draft)
             floors = [asyncio.run(bare_loop(sink_port, args.n, POOL, m))[0] for m in (own, SMALL)]
             for repeat in range(args.repeat):
-                cpu_before = cpu_seconds(server.pid)
+                cpu_before = cpu_seconds(server.pid) or 0.0
                 send_id, elapsed = timed_send(client, body)
-                cpu = cpu_seconds(server.pid) - cpu_before
+                cpu = (cpu_seconds(server.pid) or 0.0) - cpu_before
                 if (sent := sent_count(container, send_id)) != args.n:
                     raise SystemExit(f"send {send_id} completed with {sent} of {args.n} messages sent")
                 after = [asyncio.run(bare_loop(sink_port, args.n, POOL, m))[0] for m in (own, SMALL)]

@@ -30,7 +30,7 @@ from pathlib import Path
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import emit, scratch_db  # noqa: E402
+from common import cpu_seconds, emit, scratch_db  # noqa: E402
 
 from herald.accounts.service import AccountService  # noqa: E402
 from herald.container import Container  # noqa: E402
@@ -76,15 +76,6 @@ def floor(url: str, path: Path) -> float:
     return time.perf_counter() - started
 
 
-def _cpu_seconds(pid: int) -> float | None:
-    """User + system CPU of a process so far, or None once it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def run_cli(url: str, env: dict[str, str], path: Path, account_id: int, extra: list[str]) -> dict[str, object]:
     """Run the real CLI once; wall seconds, its last stderr line, and the CPU of the CLI and its backends."""
     args = [str(Path(sys.executable).parent / "herald"), "contacts", "import", str(path), "--account", str(account_id)]
@@ -100,7 +91,7 @@ def run_cli(url: str, env: dict[str, str], path: Path, account_id: int, extra: l
                     "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
                 ).fetchall()
                 for (pid,) in pids:
-                    cpu = _cpu_seconds(pid)
+                    cpu = cpu_seconds(pid)
                     if cpu is not None:
                         backends[pid] = max(cpu, backends.get(pid, 0.0))
             time.sleep(0.1)

@@ -18,7 +18,6 @@ load other users put on the machine.
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import sys
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 from sqlalchemy import Engine, bindparam, text
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import emit, scratch_db  # noqa: E402
+from common import cpu_seconds, emit, scratch_db  # noqa: E402
 
 from herald.accounts.service import AccountService  # noqa: E402
 from herald.consent.models import Topic  # noqa: E402
@@ -121,11 +120,10 @@ def backend_cpu(engine: Engine) -> float | None:
         pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")).scalars()
         total = 0.0
         for pid in pids:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
+            used = cpu_seconds(pid)
+            if used is None:
                 return None  # a remote server, or not ours to read
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            total += used
     return total
 
 
